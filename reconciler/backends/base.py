@@ -1,0 +1,111 @@
+"""The small interface every backend implements (Planview Admin now, SCIM 2.0 later).
+
+Diff, plan, apply and drift talk only to this. A backend owns everything about its
+API: authentication, paging, the rate budget, retries, and the mapping between its
+payloads and the neutral shapes of `reconciler.model`.
+
+Contract for implementers:
+- Every method is thread-safe: apply calls writes from several worker threads, and
+  they all share one rate budget.
+- Reads either return complete data or raise (`TransportError`/`ApiError`); never a
+  partial result.
+- Writes are safe to call again after `WriteOutcomeUnknown`: `create_user` reads
+  by email before creating again, `grant` reads the provisioning before granting
+  again, so no run ever creates a user twice. A conflict whose existing record
+  already matches what was asked (user exists with that email, already provisioned)
+  is success.
+- Permanent failures (validation, forbidden, not found, no seats) raise `ApiError`
+  with the server's status, code and detail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from reconciler.model import AuditEvent, LiveProduct, LiveState, LiveUser, Role
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    email: str
+    first_name: str
+    last_name: str
+    role: Role = "User"
+    password_required: bool = False
+
+
+@dataclass(slots=True)
+class RequestStats:
+    """What a command spent; printed at the end of every command that used the API."""
+
+    requests: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)  # "GET /public/v1/user" -> n
+    throttled: int = 0  # 429s met
+    retries: int = 0
+    wait_seconds: float = 0.0  # time spent waiting for the rate budget or Retry-After
+    lowest_remaining: int | None = None
+
+    def summary(self) -> str:
+        return (
+            f"API: {self.requests} requests, {self.throttled} rate-limited (429), "
+            f"{self.retries} retried, {self.wait_seconds:.1f}s waiting for the rate budget"
+        )
+
+
+@runtime_checkable
+class Backend(Protocol):
+    #: Where the backend points, for plans and messages (never carries credentials).
+    target: str
+
+    # ---- reads
+    def read_live(self, product_ids: Collection[str] | None = None) -> LiveState:
+        """Users, products, and the provisioning of `product_ids` (all products if None),
+        read concurrently. All or nothing."""
+        ...
+
+    def list_products(self) -> list[LiveProduct]: ...
+
+    def get_user(self, user_id: str) -> LiveUser | None: ...
+
+    def find_user_by_email(self, email: str) -> LiveUser | None:
+        """Case-insensitive exact match."""
+        ...
+
+    def list_provisioned(self, product_id: str) -> frozenset[str]:
+        """Ids of the users provisioned to the product."""
+        ...
+
+    def audit_events(self, since: datetime) -> Iterator[AuditEvent]:
+        """The customer's audit events at or after `since`, oldest first."""
+        ...
+
+    def user_audit(self, user_id: str) -> Iterator[AuditEvent]: ...
+
+    # ---- writes
+    def create_user(self, user: NewUser) -> LiveUser: ...
+
+    def update_user(self, user_id: str, fields: Mapping[str, Any]) -> LiveUser:
+        """`fields` uses the neutral names of `reconciler.model.MANAGED_FIELDS`."""
+        ...
+
+    def deactivate_user(self, user_id: str) -> LiveUser: ...
+
+    def reactivate_user(self, user_id: str) -> LiveUser: ...
+
+    def delete_user(self, user_id: str) -> None: ...
+
+    def grant(self, product_id: str, user_id: str) -> None: ...
+
+    def revoke(self, product_id: str, user_id: str) -> None: ...
+
+    # ---- accounting
+    def stats(self) -> RequestStats: ...
+
+    def estimate_requests(self, kind: str) -> int:
+        """Requests one change of this kind costs when nothing goes wrong."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,92 @@
+"""The `reconciler` command group.
+
+Each command lives in its own module under `reconciler.cli` and is imported only when
+it runs (or when help lists it), so `reconciler validate` does not pay for httpx and
+the emulator.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from reconciler import __version__
+from reconciler.cli.output import configure_logging, error
+from reconciler.errors import EXIT_ERROR, ReconcilerError
+from reconciler.redact import redact
+
+# command name -> "module:attribute" of its click command
+COMMANDS: dict[str, str] = {
+    "validate": "reconciler.cli.validate_cmd:validate",
+    "schema": "reconciler.cli.validate_cmd:schema",
+    "plan": "reconciler.cli.plan_cmd:plan",
+    "apply": "reconciler.cli.apply_cmd:apply",
+    "drift": "reconciler.cli.drift_cmd:drift",
+    "export": "reconciler.cli.export_cmd:export",
+    "emulator": "reconciler.cli.emulator_cmd:emulator",
+    "demo": "reconciler.cli.demo_cmd:demo",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reconciler")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr: -v info, -vv debug.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
+    """Keep Planview Admin users and product access in step with YAML files in git.
+
+    \b
+    Typical use:
+      reconciler validate users/         check the files, offline
+      reconciler plan users/             show what would change
+      reconciler apply users/            make it so
+      reconciler drift users/            who changed what behind our back
+
+    Exit codes: 0 success, 1 error, 2 changes or drift found (when asked for),
+    3 plan blocked by a safety limit.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+    configure_logging(verbose)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: expected errors become one clear message and exit 1, never a traceback."""
+    try:
+        # Without standalone mode click returns the code a command passed to ctx.exit().
+        result = cli.main(args=argv, prog_name="reconciler", standalone_mode=False)
+    except click.exceptions.Abort:
+        error("aborted.")
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except ReconcilerError as exc:
+        error(redact(str(exc)))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        error("interrupted.")
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so plainly, keep the traceback for -vv
+        if "-vv" in (argv or sys.argv):
+            raise
+        message = f"internal error: {type(exc).__name__}: {exc}. Run again with -vv for details."
+        error(redact(message))
+        sys.exit(EXIT_ERROR)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,46 @@
+"""Terminal conventions shared by every command: colour, logging, the stats line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import TextIO
+
+import click
+
+from reconciler.redact import RedactingFilter
+
+
+def colour_enabled(stream: TextIO | None = None, *, force: bool | None = None) -> bool:
+    """Colour only on a TTY, never when NO_COLOR is set (https://no-color.org)."""
+    if force is not None:
+        return force
+    if os.environ.get("NO_COLOR"):
+        return False
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def style(text: str, colour: bool, **styles: object) -> str:
+    return click.style(text, **styles) if colour else text  # type: ignore[arg-type]
+
+
+def configure_logging(verbosity: int) -> None:
+    """-v: info, -vv: debug (including the HTTP client's request lines)."""
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # httpx/httpcore log every request at INFO/DEBUG; keep them for -vv only.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+
+
+def error(message: str) -> None:
+    click.echo(
+        style("Error: ", colour_enabled(sys.stderr), fg="red", bold=True) + message, err=True
+    )

@@ -1,0 +1,185 @@
+"""Data shapes shared by every stage of the pipeline.
+
+load/validate produce a `DesiredState`; a backend produces a `LiveState`; diff reads
+both. Nothing here knows about HTTP or about Planview's payloads: a backend maps its
+own records onto these neutral shapes, which is what lets a SCIM backend slot in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["Administrator", "User"]
+ROLES: tuple[str, ...] = ("Administrator", "User")
+
+# Neutral lifecycle states. "pending" is an invited user who has not signed in yet;
+# for access decisions it counts as active (it holds a seat and can sign in).
+Status = Literal["active", "pending", "deactivated"]
+
+UnmanagedPolicy = Literal["deactivate", "ignore", "delete"]
+
+# The user fields the reconciler manages, in display order. Names are neutral; a
+# backend translates them to its own payload keys.
+MANAGED_FIELDS: tuple[str, ...] = ("first_name", "last_name", "role", "password_required")
+
+
+def email_key(email: str) -> str:
+    """The identity of a user: emails compare case-insensitively."""
+    return email.casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePos:
+    """Where a node was written: 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+# --------------------------------------------------------------------------- desired
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRef:
+    """An alias under `products:`, matched to a live product by name or by id."""
+
+    alias: str
+    name: str | None = None
+    id: str | None = None
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SafetySettings:
+    # "10%" or an int; resolved against the managed-user count at plan time.
+    max_removals: int | str = "10%"
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    unmanaged_users: UnmanagedPolicy = "deactivate"
+    protected_users: tuple[str, ...] = ()
+    # None: every user is in scope. Lower-cased domains otherwise.
+    scope_email_domains: tuple[str, ...] | None = None
+    safety: SafetySettings = field(default_factory=SafetySettings)
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredUser:
+    email: str
+    first_name: str
+    last_name: str
+    role: Role = "User"
+    password_required: bool = False
+    active: bool = True
+    # Product aliases after expanding groups: the union of groups' and direct products.
+    products: frozenset[str] = frozenset()
+    pos: SourcePos | None = None
+
+    @property
+    def key(self) -> str:
+        return email_key(self.email)
+
+    def fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in MANAGED_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    settings: Settings
+    products: Mapping[str, ProductRef]  # alias -> reference
+    groups: Mapping[str, tuple[str, ...]]  # group -> product aliases
+    users: tuple[DesiredUser, ...]
+    files: tuple[str, ...] = ()
+    # sha256 over the canonical content, so a saved plan can name what it was made from.
+    digest: str = ""
+
+
+# --------------------------------------------------------------------------- live
+
+
+@dataclass(frozen=True, slots=True)
+class LiveUser:
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+    role: str
+    password_required: bool
+    status: Status
+    last_login: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def key(self) -> str:
+        return email_key(self.email)
+
+    @property
+    def active(self) -> bool:
+        return self.status != "deactivated"
+
+    def fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in MANAGED_FIELDS}
+
+    def fingerprint(self) -> str:
+        """Changes whenever anything the reconciler could act on changes."""
+        payload = [self.id, self.email, *self.fields().values(), self.status]
+        return _short_hash(payload)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveProduct:
+    id: str
+    name: str
+    type: str | None = None
+    environment: str | None = None
+    seats: int | None = None  # None: unlimited
+
+
+@dataclass(slots=True)
+class LiveState:
+    users: dict[str, LiveUser]  # email_key -> user
+    products: dict[str, LiveProduct]  # product id -> product
+    # product id -> ids of the users provisioned to it. Only products that were read
+    # are present: the collector reads the provisioning of managed products only.
+    provisioning: dict[str, frozenset[str]]
+
+    def users_by_id(self) -> dict[str, LiveUser]:
+        return {u.id: u for u in self.users.values()}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: str
+    timestamp: str  # ISO-8601, UTC
+    action: str  # user.created, user.updated, ..., product.provisioned, product.deprovisioned
+    actor_type: str  # "user" (a person) | "client" (an API client)
+    actor_id: str | None = None
+    actor_email: str | None = None
+    user_id: str | None = None
+    user_email: str | None = None
+    product_id: str | None = None
+    changes: Mapping[str, Any] = field(default_factory=dict)
+
+
+def provisioning_fingerprint(product_id: str, user_id: str | None, granted: bool) -> str:
+    return _short_hash([product_id, user_id, granted])
+
+
+def absent_fingerprint(email: str) -> str:
+    """The fingerprint of a user that does not exist yet (what a create depends on)."""
+    return _short_hash(["absent", email_key(email)])
+
+
+def _short_hash(payload: Any) -> str:
+    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(data).hexdigest()[:16]

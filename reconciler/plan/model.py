@@ -1,0 +1,155 @@
+"""The plan: plain, versioned, serialisable data.
+
+Diff produces it; renderers and the executor only read it. `Plan.to_dict()` is the
+JSON format documented by `schemas/plan.schema.json`; `Plan.from_dict()` reads a saved
+plan back and refuses a format version it does not know.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from reconciler.errors import ReconcilerError
+
+PLAN_FORMAT_VERSION = 1
+
+
+class ChangeKind(str, Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DEACTIVATE = "deactivate"
+    REACTIVATE = "reactivate"
+    DELETE = "delete"
+    GRANT = "grant"
+    REVOKE = "revoke"
+
+
+# Phases the executor runs in order: taking access away first frees seats for grants.
+PHASE: dict[ChangeKind, int] = {
+    ChangeKind.REVOKE: 0,
+    ChangeKind.DEACTIVATE: 1,
+    ChangeKind.DELETE: 1,
+    ChangeKind.UPDATE: 2,
+    ChangeKind.REACTIVATE: 3,
+    ChangeKind.CREATE: 4,
+    ChangeKind.GRANT: 5,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One API-level change to one user.
+
+    `before`/`after` hold neutral field values (see `reconciler.model.MANAGED_FIELDS`
+    plus `status`, `products`); for an update only the fields that differ.
+    `fingerprint` is the fingerprint of the live record the change depends on at
+    plan time (a user's `LiveUser.fingerprint()`, `absent_fingerprint()` for a create,
+    `provisioning_fingerprint()` for a grant or revoke); a saved plan is stale when any
+    of them no longer matches.
+    """
+
+    id: str  # "c1", "c2", ... unique within the plan, in execution order
+    kind: ChangeKind
+    email: str  # as written in the desired state (or live, for unlisted users)
+    user_id: str | None = None  # None for a create and for grants that wait on it
+    product_id: str | None = None  # grant / revoke only
+    product: str | None = None  # the product's alias, for display
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    removal: bool = False  # takes access away (counts against the safety limit)
+    depends_on: str | None = None  # id of a change that must succeed first
+    fingerprint: str | None = None
+    source: str | None = None  # "file:line:col" of the desired user, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Change:
+        return cls(**{**data, "kind": ChangeKind(data["kind"])})
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A user the plan will not touch although it differs (protected, for now)."""
+
+    email: str
+    reason: str
+    differences: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyVerdict:
+    removals: int
+    limit: int
+    managed_users: int
+    blocked: bool
+    reason: str | None = None
+    allowed_by_override: bool = False  # --allow-removals N lifted the block
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    target: str  # backend target URL
+    desired_digest: str
+    created_at: str  # ISO-8601 UTC
+    changes: tuple[Change, ...]
+    safety: SafetyVerdict
+    skipped: tuple[Skipped, ...] = ()
+    estimated_requests: int = 0
+    warnings: tuple[str, ...] = ()
+    format_version: int = PLAN_FORMAT_VERSION
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def counts(self) -> dict[str, int]:
+        counted = Counter(c.kind.value for c in self.changes)
+        return {kind.value: counted.get(kind.value, 0) for kind in ChangeKind}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "target": self.target,
+            "desired_digest": self.desired_digest,
+            "created_at": self.created_at,
+            "counts": self.counts(),
+            "estimated_requests": self.estimated_requests,
+            "safety": asdict(self.safety),
+            "warnings": list(self.warnings),
+            "skipped": [asdict(s) for s in self.skipped],
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if version != PLAN_FORMAT_VERSION:
+            raise PlanFormatError(
+                f"unsupported plan format version {version!r} "
+                f"(this reconciler reads version {PLAN_FORMAT_VERSION})"
+            )
+        try:
+            return cls(
+                target=data["target"],
+                desired_digest=data["desired_digest"],
+                created_at=data["created_at"],
+                changes=tuple(Change.from_dict(c) for c in data["changes"]),
+                safety=SafetyVerdict(**data["safety"]),
+                skipped=tuple(Skipped(**s) for s in data.get("skipped", ())),
+                estimated_requests=data.get("estimated_requests", 0),
+                warnings=tuple(data.get("warnings", ())),
+                format_version=version,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlanFormatError(f"the saved plan is malformed: {exc}") from None
+
+
+class PlanFormatError(ReconcilerError):
+    pass
