@@ -1,0 +1,119 @@
+"""build_plan: order the diff's changes, gate deletes, price them, judge their safety."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from reconciler.model import DesiredState, LiveState
+from reconciler.plan.model import PHASE, Change, ChangeKind, Plan
+from reconciler.plan.safety import verdict
+
+if TYPE_CHECKING:
+    from reconciler.diff.result import DiffChange
+
+
+def build_plan(
+    desired: DesiredState,
+    live: LiveState,
+    *,
+    target: str,
+    allow_delete: bool = False,
+    allow_removals: int | None = None,
+    cost: Callable[[ChangeKind], int] | None = None,
+    now: datetime | None = None,
+) -> Plan:
+    """The plan that makes `live` match `desired`. A blocked plan is still complete.
+
+    `cost` estimates the API requests one change of a kind takes (default 1);
+    `now` fixes `created_at` (tests, golden files).
+    """
+    # Imported here: reconciler.diff imports reconciler.plan.model, which runs this
+    # package's __init__ first.
+    from reconciler.diff import diff
+
+    result = diff(desired, live)
+    warnings = list(result.warnings)
+    pending = _gate_deletes(result.changes, allow_delete, warnings)
+    changes = _order(pending)
+    price = cost or _one_request
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return Plan(
+        target=target,
+        desired_digest=desired.digest,
+        created_at=moment.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        changes=changes,
+        safety=verdict(changes, desired.settings.safety, result.managed_users, allow_removals),
+        skipped=result.skipped,
+        estimated_requests=sum(price(c.kind) for c in changes),
+        warnings=tuple(warnings),
+    )
+
+
+def _one_request(kind: ChangeKind) -> int:
+    return 1
+
+
+def _gate_deletes(
+    changes: tuple[DiffChange, ...], allow_delete: bool, warnings: list[str]
+) -> list[DiffChange]:
+    """Without --allow-delete a planned delete becomes a deactivation (or nothing, for
+    a user who is already deactivated): deleting is permanent, so it needs both the
+    policy in the files and the flag on the command line."""
+    if allow_delete:
+        return list(changes)
+    kept: list[DiffChange] = []
+    held_back = 0
+    for change in changes:
+        if change.kind is not ChangeKind.DELETE:
+            kept.append(change)
+            continue
+        held_back += 1
+        status = (change.before or {}).get("status")
+        if status != "deactivated":
+            kept.append(
+                replace(
+                    change,
+                    kind=ChangeKind.DEACTIVATE,
+                    before={"status": status},
+                    after={"status": "deactivated"},
+                )
+            )
+    if held_back:
+        users = "user" if held_back == 1 else "users"
+        warnings.append(
+            f"{held_back} {users} not in the desired state would be deleted "
+            "(settings.unmanaged_users: delete), but deleting needs --allow-delete; "
+            "they are deactivated instead."
+        )
+    return kept
+
+
+def _order(pending: list[DiffChange]) -> tuple[Change, ...]:
+    """Phases first (removals free seats before grants), then user, then product."""
+    pending.sort(key=lambda c: (PHASE[c.kind], c.key, c.product_id or ""))
+    ids: dict[tuple[str, ChangeKind], str] = {}
+    changes: list[Change] = []
+    for number, item in enumerate(pending, start=1):
+        change_id = f"c{number}"
+        ids[(item.key, item.kind)] = change_id
+        changes.append(
+            Change(
+                id=change_id,
+                kind=item.kind,
+                email=item.email,
+                user_id=item.user_id,
+                product_id=item.product_id,
+                product=item.product,
+                before=item.before,
+                after=item.after,
+                removal=item.removal,
+                # Prerequisites sit in an earlier phase, so their ids exist already.
+                depends_on=ids.get((item.key, item.after_kind)) if item.after_kind else None,
+                fingerprint=item.fingerprint,
+                source=item.source,
+            )
+        )
+    return tuple(changes)
