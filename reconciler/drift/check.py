@@ -1,0 +1,46 @@
+"""Drift = the plan's differences, each explained by the audit history."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from reconciler.backends.base import Backend
+from reconciler.drift.attribute import EventIndex, attribute
+from reconciler.drift.audit import choose_source, read_audit
+from reconciler.drift.detect import detect
+from reconciler.drift.report import DriftReport
+from reconciler.model import DesiredState, LiveState
+from reconciler.plan.model import Plan
+
+# Far enough back for a nightly (or a forgotten weekly) job; `--since` goes further.
+DEFAULT_LOOKBACK = timedelta(days=30)
+
+
+def default_since(now: datetime) -> datetime:
+    return now - DEFAULT_LOOKBACK
+
+
+def check_drift(
+    desired: DesiredState,
+    live: LiveState,
+    plan: Plan,
+    backend: Backend,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+) -> DriftReport:
+    since = since or default_since(now)
+    users = detect(plan, desired, live)
+    choice = choose_source(users, live, since)
+    events, reading = read_audit(backend, users, choice, since)
+    explained = attribute(users, EventIndex(events))
+    return DriftReport(
+        target=plan.target,
+        checked_at=now.isoformat().replace("+00:00", "Z"),
+        desired_digest=plan.desired_digest,
+        managed_users=plan.safety.managed_users,
+        users=tuple(explained),
+        audit=reading,
+        protected_differences=tuple(s.email for s in plan.skipped),
+        warnings=plan.warnings,
+    )

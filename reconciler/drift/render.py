@@ -1,0 +1,206 @@
+"""Drift reports as text (terminal), Markdown (a CI issue) and JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.cli.output import style
+from reconciler.drift.report import FIELD_LABELS, Attribution, DriftedUser, DriftItem, DriftReport
+
+# A workflow finds the issue it opened before by this line and updates it.
+MARKER = "<!-- planview-admin-reconciler:drift -->"
+# GitHub refuses issue bodies and comments over 65,536 characters.
+MARKDOWN_LIMIT = 65_536
+
+_STATE_TEXT = {
+    "changed": "changed",
+    "deleted_out_of_band": "deleted out of band",
+    "created_out_of_band": "created out of band",
+}
+_SIGN = {"changed": "~", "deleted_out_of_band": "-", "created_out_of_band": "+"}
+_SIGN_COLOUR = {"changed": "yellow", "deleted_out_of_band": "red", "created_out_of_band": "green"}
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "(none)"
+    return str(value)
+
+
+def describe_item(item: DriftItem) -> str:
+    """One difference in words, live first: drift is about what the tenant has now."""
+    if item.kind == "missing":
+        want = item.desired or {}
+        products = ", ".join(want.get("products") or []) or "no products"
+        return f"not in the tenant (desired: role {want.get('role', 'User')}, {products})"
+    if item.kind == "unlisted":
+        status = (item.live or {}).get("status", "active")
+        return f"{status} in the tenant, not in the desired state"
+    if item.kind == "product":
+        if item.desired:
+            return f"product {item.label}: not provisioned (desired: provisioned)"
+        return f"product {item.label}: provisioned (desired: not provisioned)"
+    return f"{item.label}: {_value(item.live)} (desired: {_value(item.desired)})"
+
+
+def describe_attribution(item: DriftItem, since: str) -> str:
+    found = item.attribution
+    if found is None:
+        return f"no audit event found since {since}"
+    return f"{_verb(found)} by {found.actor} at {found.timestamp}{_from_to(item, found)}"
+
+
+def _verb(found: Attribution) -> str:
+    noun, _, verb = found.action.partition(".")
+    return verb or noun or "changed"
+
+
+def _from_to(item: DriftItem, found: Attribution) -> str:
+    if item.kind != "field":
+        return ""
+    if found.action == "user.created":
+        return f" with {FIELD_LABELS.get(item.field or '', item.field)} {_value(found.to_value)}"
+    return f": {_value(found.from_value)} -> {_value(found.to_value)}"
+
+
+def _summary(report: DriftReport) -> str:
+    if not report.has_drift:
+        managed = report.managed_users
+        return f"No drift: the tenant matches the desired state ({managed} managed users)."
+    counts = report.counts()
+    parts = [f"{n} {_STATE_TEXT[state]}" for state, n in counts.items() if n]
+    total = len(report.users)
+    who = "1 user differs" if total == 1 else f"{total} users differ"
+    return f"Drift: {who} from the desired state ({', '.join(parts)})."
+
+
+def _audit_line(report: DriftReport) -> str:
+    audit = report.audit
+    if audit.source == "none":
+        return ""
+    how = (
+        "the customer audit log"
+        if audit.source == "customer_log"
+        else "each drifted user's history"
+    )
+    return (
+        f"Audit history since {audit.since} read from {how}: "
+        f"{audit.events} events, {audit.requests} request{'s' if audit.requests != 1 else ''}."
+    )
+
+
+def _next_steps() -> list[str]:
+    return [
+        "To undo the drift: `reconciler plan PATH` to review, then `reconciler apply PATH`.",
+        "To keep a change instead: put it into the desired state and commit it.",
+    ]
+
+
+def render_text(report: DriftReport, *, colour: bool = False) -> str:
+    lines = [f"Target: {report.target}", _summary(report)]
+    if report.has_drift:
+        audit = _audit_line(report)
+        if audit:
+            lines.append(audit)
+        lines.append("")
+        for user in report.users:
+            lines += _text_user(user, report.audit.since, colour)
+        unexplained = report.unexplained()
+        if unexplained:
+            lines.append(
+                f"{unexplained} difference(s) have no audit event since {report.audit.since}: "
+                "they are older (try --since), or the desired state changed and was not "
+                "applied yet."
+            )
+        lines += _next_steps()
+    for email in report.protected_differences:
+        lines.append(
+            f"Note: protected user {email} differs from the desired state (never changed)."
+        )
+    for warning in report.warnings:
+        lines.append(f"Warning: {warning}")
+    return "\n".join(lines) + "\n"
+
+
+def _text_user(user: DriftedUser, since: str, colour: bool) -> list[str]:
+    sign = style(_SIGN[user.state], colour, fg=_SIGN_COLOUR[user.state], bold=True)
+    head = f"{sign} {style(user.email, colour, bold=True)}"
+    if user.state != "changed":
+        head += f": {_STATE_TEXT[user.state]}"
+    if user.source:
+        head += f"  ({user.source})"
+    lines = [head]
+    for item in user.items:
+        lines.append(f"    {describe_item(item)}")
+        why = describe_attribution(item, since)
+        lines.append(f"      {style(why, colour, dim=item.attribution is None)}")
+    lines.append("")
+    return lines
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def render_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -> str:
+    head = [
+        MARKER,
+        f"### {_summary(report)}",
+        "",
+        f"Target: `{report.target}` · checked {report.checked_at}",
+    ]
+    audit = _audit_line(report)
+    if audit:
+        head[-1] += f" · {audit}"
+    if not report.has_drift:
+        return "\n".join(head) + "\n"
+
+    tail = ["", "<details><summary>What to do</summary>", ""]
+    tail += [f"- {step}" for step in _next_steps()]
+    tail += [
+        "- A difference with no audit event is older than the history read (`--since`), "
+        "or the desired state changed and was not applied yet.",
+        "",
+        "</details>",
+    ]
+    for email in report.protected_differences:
+        tail.append(
+            f"\n> Protected user `{_cell(email)}` differs from the desired state (never changed)."
+        )
+
+    table = ["", "| User | Difference | Who | When | Event |", "|---|---|---|---|---|"]
+    rows: list[str] = []
+    for user in report.users:
+        for item in user.items:
+            found = item.attribution
+            who = found.actor if found else "no audit event found"
+            when = found.timestamp if found else ""
+            event = f"`{found.action}`{_from_to(item, found)}" if found else ""
+            state = "" if user.state == "changed" else f" ({_STATE_TEXT[user.state]})"
+            rows.append(
+                f"| `{_cell(user.email)}`{state} | {_cell(describe_item(item))} | {_cell(who)} "
+                f"| {when} | {_cell(event)} |"
+            )
+    # Keep under the comment limit: drop rows from the end and say how many.
+    fixed = sum(len(line) + 1 for line in head + table + tail) + 200
+    kept: list[str] = []
+    used = fixed
+    for row in rows:
+        if used + len(row) + 1 > limit:
+            break
+        kept.append(row)
+        used += len(row) + 1
+    table += kept
+    if len(kept) < len(rows):
+        table.append(
+            f"\n_{len(rows) - len(kept)} more difference(s) left out to stay under GitHub's "
+            f"{limit:,}-character limit; run `reconciler drift` for the full report._"
+        )
+    return "\n".join(head + table + tail) + "\n"
+
+
+def render_json(report: DriftReport) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
