@@ -1,0 +1,1 @@
+"""Benchmark harness for the reconciler: `python -m bench --help`."""

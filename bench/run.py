@@ -1,0 +1,197 @@
+"""The benchmark harness: `python -m bench [--quick]`.
+
+Starts the emulator in its own process, generates tenants and desired states from
+a seed, runs `reconciler validate|plan|apply` and the naive baseline side by side as
+whole processes, prints the figures and the targets met or missed, and writes
+`docs/benchmarks.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # run as `python bench/run.py`
+    sys.path.insert(0, str(REPO))
+
+from bench.emulator_client import EmulatorProcess  # noqa: E402
+from bench.measure import describe_machine  # noqa: E402
+from bench.report import Results, render, summary_lines  # noqa: E402
+from bench.scenarios import (  # noqa: E402
+    UNLIMITED,
+    Context,
+    Measured,
+    apply_tenant,
+    plan_tenant,
+    run_apply,
+    run_plan,
+    run_validate,
+)
+
+FULL = {
+    "sizes": "1000,10000,50000",
+    "latencies": "0,20",
+    "apply_users": 10_000,
+    "apply_changes": 2000,
+    "naive_timeout": 300.0,
+}
+QUICK = {
+    "sizes": "1000",
+    "latencies": "0,20",
+    "apply_users": 1000,
+    "apply_changes": 100,
+    "naive_timeout": 60.0,
+}
+STAGES = ("validate", "plan", "apply")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=(
+            "Benchmark reconciler validate/plan/apply against the bundled emulator, side "
+            "by side with a naive script, and write docs/benchmarks.md. The full run "
+            "takes about 10-15 minutes on 2 cores; --quick under a minute."
+        ),
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="1,000 users and 100 changes: under a minute."
+    )
+    parser.add_argument(
+        "--sizes", help="tenant sizes in users, comma-separated (full: %(default)s)"
+    )
+    parser.add_argument("--latencies", help="emulator latencies in ms, comma-separated")
+    parser.add_argument("--apply-users", type=int, help="tenant size for the apply scenario")
+    parser.add_argument("--apply-changes", type=int, help="changes the apply scenario makes")
+    parser.add_argument(
+        "--apply-latency", type=float, default=20.0, help="emulator latency during apply, ms"
+    )
+    parser.add_argument("--rate-points", type=int, default=100, help="apply: points per window")
+    parser.add_argument("--rate-window", type=float, default=1.0, help="apply: window, seconds")
+    parser.add_argument("--rate-reserve", type=int, default=10, help="apply: --rate-reserve")
+    parser.add_argument(
+        "--second-consumer",
+        type=int,
+        default=20,
+        help="apply: points per window another integration spends",
+    )
+    parser.add_argument(
+        "--naive-timeout", type=float, help="stop the naive script after this many seconds"
+    )
+    parser.add_argument(
+        "--stages", default=",".join(STAGES), help="which of validate,plan,apply to run"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="seed of every generated tenant")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "docs" / "benchmarks.md",
+        help="report to write (default docs/benchmarks.md); '-' for none",
+    )
+    parser.add_argument("--workdir", type=Path, help="keep generated files here (default: temp)")
+    args = parser.parse_args(argv)
+    preset = QUICK if args.quick else FULL
+    for name, value in preset.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.size_list = [int(s) for s in str(args.sizes).split(",") if s]
+    args.latency_list = [float(s) for s in str(args.latencies).split(",") if s]
+    args.stage_list = [s for s in args.stages.split(",") if s]
+    unknown = set(args.stage_list) - set(STAGES)
+    if unknown:
+        parser.error(f"unknown stage(s): {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "-m", "bench", *given])
+    started = time.monotonic()
+    results = Results()
+
+    def log(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        with EmulatorProcess(**UNLIMITED) as emulator:
+            log(f"emulator at {emulator.url} (pid {emulator.pid})")
+            ctx = Context(emulator, workdir, args.seed, args.naive_timeout, log=log)
+            for users in args.size_list if {"validate", "plan"} & set(args.stage_list) else []:
+                tenant = plan_tenant(ctx, users)
+                log(f"tenant of {users:,} users, desired state {tenant.path.name}")
+                if "validate" in args.stage_list:
+                    result = run_validate(ctx, tenant)
+                    results.validate.append(result)
+                    log(f"  validate: {_pair(result.tool, result.naive)}")
+                if "plan" in args.stage_list:
+                    for latency in args.latency_list:
+                        plan = run_plan(ctx, tenant, latency)
+                        results.plan.append(plan)
+                        log(
+                            f"  plan {latency:g} ms: {_pair(plan.tool, plan.naive)}, requests "
+                            f"{plan.tool.total_requests} (minimum {sum(plan.minimum.values())}) "
+                            f"vs naive {plan.naive.total_requests}"
+                        )
+            if "apply" in args.stage_list:
+                tenant = apply_tenant(ctx, args.apply_users, args.apply_changes)
+                log(f"apply tenant of {args.apply_users:,} users, {args.apply_changes:,} changes")
+                for consumer in (0, args.second_consumer):
+                    result = run_apply(
+                        ctx,
+                        tenant,
+                        latency_ms=args.apply_latency,
+                        points=args.rate_points,
+                        window=args.rate_window,
+                        reserve=args.rate_reserve,
+                        second_consumer=consumer,
+                    )
+                    results.apply.append(result)
+                    log(
+                        f"  apply, second consumer {consumer}: {_pair(result.tool, result.naive)}, "
+                        f"ideal {result.ideal_seconds(result.tool):.1f} s, 429s "
+                        f"{result.tool.throttled} vs naive {result.naive.throttled}"
+                    )
+    machine = describe_machine(REPO)
+    settings = [
+        ("seed", str(args.seed)),
+        ("tenant sizes (users)", ", ".join(f"{n:,}" for n in args.size_list)),
+        ("emulator latency (plan)", ", ".join(f"{n:g} ms" for n in args.latency_list)),
+        (
+            "apply",
+            f"{args.apply_changes:,} changes on {args.apply_users:,} users, "
+            f"{args.apply_latency:g} ms latency, {args.rate_points} points / "
+            f"{args.rate_window:g} s, --rate-reserve {args.rate_reserve}, second consumer "
+            f"0 and {args.second_consumer} points / window",
+        ),
+        ("naive timeout", f"{args.naive_timeout:g} s"),
+        ("stages", ", ".join(args.stage_list)),
+        ("harness wall time", f"{time.monotonic() - started:.0f} s"),
+    ]
+    print()
+    for line in summary_lines(results):
+        print(line)
+    if str(args.out) != "-":
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(render(results, machine, command, settings), encoding="utf-8")
+        print(f"\nwrote {args.out}")
+    return 0
+
+
+def _pair(tool: Measured, naive: Measured) -> str:
+    def one(m: Measured) -> str:
+        state = "" if m.ok else f" [{(m.problem or 'stopped').splitlines()[0]}]"
+        return f"{m.run.wall_seconds:.2f} s, {m.run.peak_rss_mb:.0f} MB{state}"
+
+    return f"reconciler {one(tool)} | naive {one(naive)}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
