@@ -1,0 +1,152 @@
+"""The access token: client credentials in, a JWT out, held in memory only.
+
+The JWT's `exp` is authoritative (the contract says so), so the payload is decoded
+without verifying it (we are its audience, not its judge) to learn when to renew.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+
+from reconciler.backends.planview import contract
+from reconciler.backends.planview.retry import Backoff
+from reconciler.errors import ConfigError, TransportError
+from reconciler.redact import register_secret
+
+log = logging.getLogger(__name__)
+
+# Renew this share of a token's lifetime before it ends (at most RENEW_MAX seconds),
+# so a request never leaves with a token that expires on the way.
+RENEW_SHARE = 0.1
+RENEW_MAX = 60.0
+
+
+def jwt_expiry(token: str) -> float:
+    """The `exp` claim (seconds since the epoch) of a JWT, read without verification."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TransportError("The token endpoint returned an id_token that is not a JWT.")
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (binascii.Error, ValueError, UnicodeError):
+        raise TransportError(
+            "The token endpoint returned an id_token whose payload cannot be read."
+        ) from None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        raise TransportError(
+            "The token endpoint returned an id_token without an expiry ('exp' claim); "
+            "the client cannot tell when to renew it."
+        )
+    return float(exp)
+
+
+class TokenManager:
+    """Thread-safe: one token shared by all workers, fetched once when it is due."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        client_id: str,
+        client_secret: str,
+        backoff: Backoff,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        register_secret(client_secret)
+        self._client = client
+        self._client_id = client_id
+        self._secret = client_secret
+        self._backoff = backoff
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self.fetched = 0
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock() >= self._renew_at:
+                self._token = self._fetch()
+            return self._token
+
+    def invalidate(self, token: str) -> None:
+        """A request was refused with this token: renew it, unless a worker already did."""
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+    def _fetch(self) -> str:
+        for attempt in range(self._backoff.attempts + 1):
+            try:
+                response = self._client.post(
+                    contract.TOKEN_PATH,
+                    data=contract.token_form(),
+                    auth=(self._client_id, self._secret),
+                )
+            except httpx.TransportError as exc:
+                reason = type(exc).__name__
+                if attempt == self._backoff.attempts:
+                    raise TransportError(
+                        f"Could not reach the token endpoint ({reason}) after "
+                        f"{attempt + 1} attempts."
+                    ) from None
+                time.sleep(self._backoff.delay(attempt))
+                continue
+            if response.status_code >= 500 or response.status_code == 429:
+                if attempt == self._backoff.attempts:
+                    raise TransportError(
+                        f"The token endpoint kept failing (HTTP {response.status_code}) after "
+                        f"{attempt + 1} attempts."
+                    )
+                time.sleep(self._backoff.delay(attempt))
+                continue
+            return self._accept(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _accept(self, response: httpx.Response) -> str:
+        status = response.status_code
+        if 300 <= status < 400:
+            host = httpx.URL(response.headers.get("location", "")).host or "an unnamed host"
+            raise TransportError(
+                f"The token endpoint redirected to {host} (HTTP {status}); the client does not "
+                "follow redirects, so credentials never leave the configured host. Check --url."
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if status in (400, 401, 403):
+            error = contract.error_from_json(body)
+            raise ConfigError(
+                f"The token endpoint refused the client credentials (HTTP {status}"
+                f"{', ' + error.code if error.code else ''}). Check --client-id and the "
+                "client secret (PLANVIEW_ADMIN_CLIENT_SECRET or --client-secret-file)."
+            )
+        if status != 200:
+            raise TransportError(f"The token endpoint answered HTTP {status}.")
+        token = contract.token_from_json(body)
+        if token is None:
+            raise TransportError("The token endpoint's answer has no id_token.")
+        register_secret(token)
+        expires = jwt_expiry(token)
+        now = self._clock()
+        lifetime = expires - now
+        if lifetime <= 0:
+            # Our clock is ahead of the server's: use the token once, a 401 renews it.
+            log.warning("the access token looks expired on arrival; is the clock right?")
+            self._renew_at = now
+        else:
+            self._renew_at = expires - min(RENEW_MAX, lifetime * RENEW_SHARE)
+        self.fetched += 1
+        log.debug("access token obtained, valid for %.0fs", max(0.0, lifetime))
+        return token

@@ -1,0 +1,449 @@
+"""`PlanviewBackend`: the `Backend` protocol over the Planview Admin API."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import ssl
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import httpx
+
+from reconciler import __version__
+from reconciler.backends.base import NewUser, RequestStats
+from reconciler.backends.planview import contract
+from reconciler.backends.planview.auth import TokenManager
+from reconciler.backends.planview.budget import RateBudget
+from reconciler.backends.planview.http import Transport
+from reconciler.backends.planview.paging import DEFAULT_MAX_PAGES, iter_records, read_all
+from reconciler.backends.planview.retry import Backoff
+from reconciler.errors import ApiError, ConfigError, TransportError, WriteOutcomeUnknown
+from reconciler.model import AuditEvent, LiveProduct, LiveState, LiveUser, email_key
+from reconciler.redact import register_secret
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# How often a write whose outcome stayed unknown is checked and sent again.
+WRITE_ATTEMPTS = 4
+
+# Requests one change costs when nothing goes wrong (see estimate_requests).
+_REQUESTS_PER_CHANGE = {
+    "create": 1,
+    "update": 1,
+    "deactivate": 1,
+    "reactivate": 1,
+    "delete": 1,
+    "grant": 1,
+    "revoke": 1,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    url: str
+    client_id: str
+    client_secret: str
+    ca_bundle: str | None = None
+    rate_reserve: int = 10
+    max_rps: float | None = None
+    concurrency: int = 4
+    max_wait: float = 300.0  # longest single wait for the rate limit (Retry-After)
+    max_throttled: int = 10  # consecutive 429s for one request before giving up
+    retries: int = 5  # retries of a read after 5xx / lost connection
+    backoff_base: float = 0.25
+    timeout: float = 30.0
+    max_pages: int = DEFAULT_MAX_PAGES
+
+    def __repr__(self) -> str:  # the secret must not show up in a traceback or log
+        return f"ClientSettings(url={self.url!r}, client_id={self.client_id!r}, ...)"
+
+    def validate(self) -> httpx.URL:
+        """Raise `ConfigError` for unusable settings; return the parsed base URL."""
+        problems = []
+        if not self.url:
+            problems.append("the API URL is missing (--url or PLANVIEW_ADMIN_URL)")
+        if not self.client_id:
+            problems.append("the client id is missing (--client-id or PLANVIEW_ADMIN_CLIENT_ID)")
+        if not self.client_secret:
+            problems.append(
+                "the client secret is missing (PLANVIEW_ADMIN_CLIENT_SECRET or "
+                "--client-secret-file)"
+            )
+        if problems:
+            raise ConfigError("Cannot connect: " + "; ".join(problems) + ".")
+        try:
+            url = httpx.URL(self.url)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            raise ConfigError(f"--url {self.url!r} is not a valid URL.") from None
+        if url.scheme not in ("https", "http") or not url.host:
+            raise ConfigError(f"--url {self.url!r} must be an https:// URL with a host name.")
+        if url.scheme == "http" and not is_loopback(url.host):
+            raise ConfigError(
+                f"--url {self.url!r} uses plain http; only https is allowed (http is accepted "
+                "for loopback addresses only, e.g. a local emulator)."
+            )
+        if url.userinfo:
+            raise ConfigError("--url must not contain credentials; use the client id and secret.")
+        if self.rate_reserve < 0:
+            raise ConfigError("--rate-reserve must be 0 or more.")
+        if self.concurrency < 1:
+            raise ConfigError("--concurrency must be at least 1.")
+        if self.max_rps is not None and self.max_rps <= 0:
+            raise ConfigError("--max-rps must be more than 0.")
+        if self.max_wait <= 0:
+            raise ConfigError("--max-wait must be more than 0.")
+        return url
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class PlanviewBackend:
+    """Thread-safe; one per command run. Use as a context manager or call `close()`."""
+
+    def __init__(self, settings: ClientSettings, *, transport: httpx.BaseTransport | None = None):
+        base = settings.validate()
+        register_secret(settings.client_secret)
+        self.settings = settings
+        # Where the backend points: scheme, host and path only, never credentials.
+        self.target = str(base.copy_with(query=None, fragment=None)).rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.target,
+            verify=_tls_context(settings.ca_bundle),
+            follow_redirects=False,
+            timeout=settings.timeout,
+            limits=httpx.Limits(
+                max_connections=settings.concurrency + 2,
+                max_keepalive_connections=settings.concurrency + 2,
+            ),
+            headers={"User-Agent": f"planview-admin-reconciler/{__version__}"},
+            transport=transport,
+        )
+        backoff = Backoff(base=settings.backoff_base, attempts=settings.retries)
+        self._auth = TokenManager(
+            self._client,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            backoff=backoff,
+        )
+        self._budget = RateBudget(reserve=settings.rate_reserve, max_rps=settings.max_rps)
+        self._http = Transport(
+            self._client,
+            self._auth,
+            self._budget,
+            backoff=backoff,
+            max_wait=settings.max_wait,
+            max_throttled=settings.max_throttled,
+        )
+
+    def __enter__(self) -> PlanviewBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    # ------------------------------------------------------------------ reads
+
+    def read_live(
+        self,
+        product_ids: Collection[str] | None = None,
+        *,
+        products: Sequence[LiveProduct] | None = None,
+    ) -> LiveState:
+        """Users, products and the provisioning of `product_ids` (all if None), read
+        concurrently. `products`: a product listing the caller just read (saves
+        reading it again). Any failed read fails the whole call."""
+        with ThreadPoolExecutor(self.settings.concurrency, "planview-read") as pool:
+            users_f = pool.submit(self._list_users)
+            if products is None:
+                products_f: Future[list[LiveProduct]] = pool.submit(self.list_products)
+                wanted = sorted(product_ids) if product_ids is not None else None
+                if wanted is None:
+                    products = _result(products_f, pool, [users_f])
+                    wanted = [p.id for p in products]
+            else:
+                products_f = _done(list(products))
+                wanted = (
+                    sorted(product_ids) if product_ids is not None else [p.id for p in products]
+                )
+            prov_f = {pid: pool.submit(self.list_provisioned, pid) for pid in wanted}
+            pending: list[Future[Any]] = [users_f, products_f, *prov_f.values()]
+            _wait_all(pending, pool)
+        users = {}
+        for user in users_f.result():
+            users[user.key] = user
+        return LiveState(
+            users=users,
+            products={p.id: p for p in products_f.result()},
+            provisioning={pid: f.result() for pid, f in prov_f.items()},
+        )
+
+    def list_products(self) -> list[LiveProduct]:
+        return self._read_list(
+            contract.LIST_PRODUCTS, contract.PRODUCTS, contract.product_from_json
+        )
+
+    def get_user(self, user_id: str) -> LiveUser | None:
+        try:
+            reply = self._http.request(
+                "GET", contract.USER, contract.path(contract.USER, id=user_id), idempotent=True
+            )
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._parse(contract.user_from_json, reply.body, f"GET {contract.USER}")
+
+    def find_user_by_email(self, email: str) -> LiveUser | None:
+        users = self._read_list(
+            contract.LIST_USERS,
+            contract.USERS,
+            contract.user_from_json,
+            params=contract.email_filter(email),
+        )
+        key = email_key(email)
+        matches = [u for u in users if u.key == key]
+        return matches[0] if matches else None
+
+    def list_provisioned(self, product_id: str) -> frozenset[str]:
+        listing = contract.LIST_PRODUCT_USERS
+        path = contract.path(listing.template, pid=product_id)
+        records = read_all(self._http, listing, path, max_pages=self.settings.max_pages)
+        return frozenset(contract.provisioned_user_id(r) for r in records)
+
+    def audit_events(self, since: datetime) -> Iterator[AuditEvent]:
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)
+        stamp = since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self._iter(contract.LIST_AUDIT, contract.AUDIT, contract.audit_since(stamp))
+
+    def user_audit(self, user_id: str) -> Iterator[AuditEvent]:
+        path = contract.path(contract.USER_AUDIT, id=user_id)
+        return self._iter(contract.LIST_USER_AUDIT, path)
+
+    # ------------------------------------------------------------------ writes
+
+    def create_user(self, user: NewUser) -> LiveUser:
+        endpoint = f"POST {contract.USERS}"
+        for attempt in range(WRITE_ATTEMPTS):
+            if attempt:
+                existing = self.find_user_by_email(user.email)
+                if existing is not None:
+                    return self._existing_user(existing, user)
+            try:
+                reply = self._http.request(
+                    "POST",
+                    contract.USERS,
+                    contract.USERS,
+                    json_body=contract.new_user_payload(user),
+                    idempotent=False,
+                    expect=(200, 201),
+                )
+            except WriteOutcomeUnknown as exc:
+                log.info("%s; reading the user back before trying again", exc)
+                continue
+            except ApiError as exc:
+                if exc.status == 409 and exc.code == contract.CODE_USER_EXISTS:
+                    existing = self.find_user_by_email(user.email)
+                    if existing is not None:
+                        return self._existing_user(existing, user, conflict=exc)
+                raise
+            return self._parse(contract.user_from_json, reply.body, endpoint)
+        raise WriteOutcomeUnknown(
+            f"{endpoint}: creating {user.email} failed {WRITE_ATTEMPTS} times with an unknown "
+            "outcome; run again (the next run reads before it writes)."
+        )
+
+    def update_user(self, user_id: str, fields: Mapping[str, Any]) -> LiveUser:
+        return self._user_write("PATCH", contract.USER, user_id, contract.update_payload(fields))
+
+    def deactivate_user(self, user_id: str) -> LiveUser:
+        return self._user_write("POST", contract.USER_DEACTIVATE, user_id, None)
+
+    def reactivate_user(self, user_id: str) -> LiveUser:
+        return self._user_write("POST", contract.USER_REACTIVATE, user_id, None)
+
+    def delete_user(self, user_id: str) -> None:
+        path = contract.path(contract.USER, id=user_id)
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                self._http.request(
+                    "DELETE", contract.USER, path, idempotent=False, expect=(200, 204)
+                )
+                return
+            except WriteOutcomeUnknown:
+                if self.get_user(user_id) is None:
+                    return
+            except ApiError as exc:
+                if exc.status == 404 and attempt:
+                    return  # an earlier attempt whose answer was lost did delete it
+                raise
+        raise WriteOutcomeUnknown(
+            f"DELETE {contract.USER}: deleting user {user_id} failed {WRITE_ATTEMPTS} times "
+            "with an unknown outcome; run again."
+        )
+
+    def grant(self, product_id: str, user_id: str) -> None:
+        path = contract.path(contract.PRODUCT_USERS, pid=product_id)
+        for attempt in range(WRITE_ATTEMPTS):
+            if attempt and user_id in self.list_provisioned(product_id):
+                return
+            try:
+                self._http.request(
+                    "POST",
+                    contract.PRODUCT_USERS,
+                    path,
+                    json_body=contract.grant_payload(user_id),
+                    idempotent=False,
+                    expect=(200, 201),
+                )
+                return
+            except WriteOutcomeUnknown:
+                continue
+            except ApiError as exc:
+                if exc.status == 409 and exc.code == contract.CODE_ALREADY_PROVISIONED:
+                    return
+                raise
+        raise WriteOutcomeUnknown(
+            f"POST {contract.PRODUCT_USERS}: granting {product_id} to user {user_id} failed "
+            f"{WRITE_ATTEMPTS} times with an unknown outcome; run again."
+        )
+
+    def revoke(self, product_id: str, user_id: str) -> None:
+        path = contract.path(contract.PRODUCT_USER, pid=product_id, id=user_id)
+        for attempt in range(WRITE_ATTEMPTS):
+            if attempt and user_id not in self.list_provisioned(product_id):
+                return
+            try:
+                self._http.request(
+                    "DELETE", contract.PRODUCT_USER, path, idempotent=False, expect=(200, 204)
+                )
+                return
+            except WriteOutcomeUnknown:
+                continue
+            except ApiError as exc:
+                if exc.status == 404 and attempt:
+                    return
+                raise
+        raise WriteOutcomeUnknown(
+            f"DELETE {contract.PRODUCT_USER}: revoking {product_id} from user {user_id} failed "
+            f"{WRITE_ATTEMPTS} times with an unknown outcome; run again."
+        )
+
+    # ------------------------------------------------------------------ accounting
+
+    def stats(self) -> RequestStats:
+        return self._http.stats()
+
+    def estimate_requests(self, kind: str) -> int:
+        return _REQUESTS_PER_CHANGE.get(str(getattr(kind, "value", kind)), 1)
+
+    # ------------------------------------------------------------------ internals
+
+    def _list_users(self) -> list[LiveUser]:
+        return self._read_list(contract.LIST_USERS, contract.USERS, contract.user_from_json)
+
+    def _read_list(
+        self,
+        listing: contract.Listing,
+        path: str,
+        parse: Callable[[Any], T],
+        *,
+        params: Mapping[str, str] | None = None,
+    ) -> list[T]:
+        records = read_all(
+            self._http, listing, path, params=params, max_pages=self.settings.max_pages
+        )
+        return [self._parse(parse, r, f"GET {listing.template}") for r in records]
+
+    def _iter(
+        self, listing: contract.Listing, path: str, params: Mapping[str, str] | None = None
+    ) -> Iterator[AuditEvent]:
+        for record in iter_records(
+            self._http, listing, path, params=params, max_pages=self.settings.max_pages
+        ):
+            yield self._parse(contract.audit_from_json, record, f"GET {listing.template}")
+
+    def _user_write(
+        self, method: str, template: str, user_id: str, body: dict[str, Any] | None
+    ) -> LiveUser:
+        # PATCH with the same fields, deactivate and reactivate are idempotent: the
+        # transport may repeat them after a lost connection.
+        reply = self._http.request(
+            method,
+            template,
+            contract.path(template, id=user_id),
+            json_body=body,
+            idempotent=True,
+        )
+        return self._parse(contract.user_from_json, reply.body, f"{method} {template}")
+
+    @staticmethod
+    def _parse(parse: Callable[[Any], T], body: Any, endpoint: str) -> T:
+        try:
+            return parse(body)
+        except contract.ContractViolation as exc:
+            raise TransportError(f"{endpoint}: unexpected record in the answer: {exc}.") from None
+
+    @staticmethod
+    def _existing_user(
+        existing: LiveUser, wanted: NewUser, conflict: ApiError | None = None
+    ) -> LiveUser:
+        if contract.user_matches(existing, wanted):
+            return existing
+        raise ApiError(
+            f"POST {contract.USERS} failed with HTTP 409 UserExists: {wanted.email} already "
+            f"exists with different details (id {existing.id})",
+            status=409,
+            code=contract.CODE_USER_EXISTS,
+            detail=conflict.detail if conflict else None,
+            method="POST",
+            path=contract.USERS,
+        )
+
+
+def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """Verification is always on; a CA bundle adds trust, it never turns checks off."""
+    try:
+        context = ssl.create_default_context(cafile=ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"--ca-bundle {ca_bundle!r} cannot be used: {exc}.") from None
+    return context
+
+
+def _done(value: T) -> Future[T]:
+    future: Future[T] = Future()
+    future.set_result(value)
+    return future
+
+
+def _result(future: Future[T], pool: ThreadPoolExecutor, others: list[Future[Any]]) -> T:
+    _wait_all([future], pool, others)
+    return future.result()
+
+
+def _wait_all(
+    futures: list[Future[Any]], pool: ThreadPoolExecutor, others: Sequence[Future[Any]] = ()
+) -> None:
+    """Wait for all; on the first failure cancel what has not started and raise it."""
+    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+    for future in done:
+        if future.exception() is not None:
+            for other in [*futures, *others]:
+                other.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise future.exception()  # type: ignore[misc]

@@ -1,0 +1,304 @@
+"""The rate budget every request of one run shares, across all worker threads.
+
+The limit is per customer and its window is not published, so the budget learns it:
+
+- `X-Rate-Limit-Remaining` on each response tells the points left. Within a window the
+  lowest value seen is the truth (responses of concurrent requests arrive out of
+  order); requests in flight are counted against it before they are answered.
+- Normal requests stop one point above the reserve. That one spare point pays for a
+  single early "probe" per window, so even a probe that comes too soon leaves the
+  reserve intact.
+- A jump of Remaining is a refill. Each refill is bracketed in time: after the latest
+  request that still saw the old window was sent, and before the first response that
+  saw the new one arrived. Fixed windows make the brackets of successive refills line
+  up with one period, so intersecting them narrows period and phase every window.
+- Blocked at the reserve with nothing in flight, the budget sleeps until the refill
+  is due, then lets one probe through. Before it knows the period it probes with an
+  exponential back-off, and may use the lower half of the reserve while learning.
+- A 429 pauses everyone for Retry-After (plus jitter, from the transport), after which
+  one probe goes first.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+INFINITY = math.inf
+FIRST_PROBE_STEP = 0.05  # seconds; doubles after each probe that came too early
+MAX_OBSERVATIONS = 32
+
+
+@dataclass(slots=True)
+class Ticket:
+    """One request's claim on the budget, handed back with its outcome."""
+
+    sent: float
+    probe: bool = False
+    sure: bool = False  # a probe sent at the latest time the refill could happen
+
+
+@dataclass(frozen=True, slots=True)
+class _Refill:
+    lo: float  # the refill happened after this (send time of an old-window request)
+    hi: float  # ... and before this (arrival of the first new-window response)
+    k: int  # window number relative to the first observed refill
+
+
+class WindowEstimator:
+    """Period and phase of a fixed rate window, from bracketed refill observations.
+
+    Each refill i happened in (lo_i, hi_i] and is window k_i, so with period T:
+    T in [(lo_j - hi_i)/(k_j - k_i), (hi_j - lo_i)/(k_j - k_i)] for every pair, and
+    the next refill lies in the intersection of (lo_i + n*T_lo, hi_i + n*T_hi].
+    Observations that contradict each other (the window is not fixed, or changed)
+    are dropped oldest first.
+    """
+
+    def __init__(self) -> None:
+        self._obs: list[_Refill] = []
+        self._period: tuple[float, float] | None = None
+
+    def reset(self) -> None:
+        self._obs.clear()
+        self._period = None
+
+    def add(self, lo: float, hi: float) -> None:
+        lo = min(lo, hi)
+        if not self._obs:
+            self._obs.append(_Refill(lo, hi, 0))
+            return
+        last = self._obs[-1]
+        n = 1
+        if self._period is not None:
+            n = max(1, round((hi - last.hi) / ((self._period[0] + self._period[1]) / 2)))
+        self._obs.append(_Refill(lo, hi, last.k + n))
+        del self._obs[:-MAX_OBSERVATIONS]
+        self._period = self._fit()
+        while self._period is None and len(self._obs) > 2:
+            del self._obs[0]
+            self._period = self._fit()
+        if self._period is None and len(self._obs) == 2:
+            # two refills that no period explains: start again from the latest
+            del self._obs[0]
+
+    @property
+    def period(self) -> tuple[float, float] | None:
+        return self._period
+
+    def next_refill(self) -> tuple[float, float] | None:
+        """(earliest, latest) time of the refill after the latest one observed."""
+        if self._period is None:
+            return None
+        t_lo, t_hi = self._period
+        k_next = self._obs[-1].k + 1
+        lo = max(o.lo + (k_next - o.k) * t_lo for o in self._obs)
+        hi = min(o.hi + (k_next - o.k) * t_hi for o in self._obs)
+        return (lo, hi) if lo <= hi else None
+
+    def _fit(self) -> tuple[float, float] | None:
+        if len(self._obs) < 2:
+            return None
+        t_lo, t_hi = 0.0, INFINITY
+        for i, a in enumerate(self._obs):
+            for b in self._obs[i + 1 :]:
+                n = b.k - a.k
+                t_lo = max(t_lo, (b.lo - a.hi) / n)
+                t_hi = min(t_hi, (b.hi - a.lo) / n)
+        if t_hi <= 0 or t_lo > t_hi:
+            return None
+        return (t_lo, t_hi)
+
+
+class RateBudget:
+    """Thread-safe gate in front of every request that costs a point."""
+
+    def __init__(
+        self,
+        *,
+        reserve: int = 10,
+        max_rps: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.reserve = max(0, reserve)
+        self.max_rps = max_rps
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._windows = WindowEstimator()
+        self._known: int | None = None  # lowest Remaining seen in the current window
+        self._known_at = -INFINITY  # arrival of the response that set it
+        self._in_flight = 0
+        self._peak_in_flight = 1
+        self._old_window_sent = -INFINITY  # latest send answered within the current window
+        self._window_began = -INFINITY  # arrival of the response that showed the refill
+        self._probe_step = FIRST_PROBE_STEP
+        self._probe_not_before = -INFINITY  # earliest next probe while learning
+        self._forced_probe_at: float | None = None  # after a 429: Retry-After says when
+        self._pause_until = -INFINITY
+        self._next_slot = -INFINITY  # --max-rps spacing
+        self._waiters = 0
+        self._wait_from = 0.0
+        self.wait_seconds = 0.0
+        self.lowest_remaining: int | None = None
+
+    # ------------------------------------------------------------------ gate
+
+    def acquire(self) -> Ticket:
+        """Block until a request may be sent; the caller must `release` the ticket."""
+        with self._cond:
+            waiting = False
+            try:
+                while True:
+                    now = self._clock()
+                    delay = self.delay(now)
+                    if delay <= 0:
+                        break
+                    if not waiting:
+                        waiting = True
+                        self._start_waiting(now)
+                    # Capped so that a missed notification can only cost a moment.
+                    self._cond.wait(timeout=min(delay, 1.0))
+            finally:
+                if waiting:
+                    self._stop_waiting(self._clock())
+            ticket = Ticket(sent=now)
+            if self._is_blocked():
+                ticket.probe = True
+                ticket.sure = self._probe_plan()[1]
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+            if self.max_rps:
+                self._next_slot = max(now, self._next_slot) + 1.0 / self.max_rps
+            return ticket
+
+    def delay(self, now: float) -> float:
+        """Seconds until the next request may go (0: now; inf: wait for a response)."""
+        if now < self._pause_until:
+            return self._pause_until - now
+        if self.max_rps and now < self._next_slot:
+            return self._next_slot - now
+        if self._known is None:
+            return 0.0 if self._in_flight == 0 else INFINITY
+        if not self._is_blocked():
+            return 0.0
+        if self._in_flight:
+            return INFINITY  # their answers may show a refill
+        return max(0.0, self._probe_plan()[0] - now)
+
+    def release(
+        self,
+        ticket: Ticket,
+        *,
+        remaining: int | None,
+        answered: bool = True,
+        retry_after: float | None = None,
+    ) -> None:
+        """Report a request's outcome: the Remaining header if any, whether the server
+        answered at all, and for a 429 how long everyone must pause."""
+        with self._cond:
+            now = self._clock()
+            self._in_flight = max(0, self._in_flight - 1)
+            if retry_after is not None:
+                self._throttled(ticket, now, retry_after)
+            elif remaining is not None:
+                self._observe(ticket, now, remaining)
+            elif self._known is not None and answered:
+                self._known = max(0, self._known - 1)  # errors cost their point too
+            if ticket.probe and not self._refilled_since(ticket):
+                self._probe_failed(ticket, now)
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ internals
+
+    def _is_blocked(self) -> bool:
+        if self._known is None:
+            return False
+        # stop one point above the reserve: that point pays for an early probe
+        return self._known - self._in_flight - 1 < self.reserve + 1
+
+    def _observe(self, ticket: Ticket, now: float, remaining: int) -> None:
+        remaining = max(0, remaining)
+        if self.lowest_remaining is None or remaining < self.lowest_remaining:
+            self.lowest_remaining = remaining
+        if self._known is None:
+            self._known, self._known_at = remaining, now
+            self._old_window_sent = max(self._old_window_sent, ticket.sent)
+            return
+        # An answer to a request sent after the current low was seen cannot be stale,
+        # so any rise is a refill; otherwise only a rise beyond what the requests that
+        # were in flight together could explain.
+        fresh = ticket.sent > self._known_at
+        rise = remaining - self._known
+        if rise > 0 and (fresh or rise > self._peak_in_flight + 2):
+            if self._old_window_sent > -INFINITY:
+                self._windows.add(self._old_window_sent, now)
+            self._known, self._known_at = remaining, now
+            self._window_began = now
+            self._old_window_sent = ticket.sent
+            self._probe_step = FIRST_PROBE_STEP
+            self._probe_not_before = -INFINITY
+            self._forced_probe_at = None
+            return
+        if remaining <= self._known:
+            self._known, self._known_at = remaining, now
+        self._old_window_sent = max(self._old_window_sent, ticket.sent)
+
+    def _refilled_since(self, ticket: Ticket) -> bool:
+        return self._window_began >= ticket.sent
+
+    def _probe_failed(self, ticket: Ticket, now: float) -> None:
+        if ticket.sure:
+            # the refill did not come when the estimate said it must: it is wrong
+            self._windows.reset()
+        self._probe_not_before = now + self._probe_step
+        self._probe_step *= 2
+
+    def _throttled(self, ticket: Ticket, now: float, retry_after: float) -> None:
+        self._known, self._known_at = 0, now
+        self._old_window_sent = max(self._old_window_sent, ticket.sent)
+        self._pause_until = max(self._pause_until, now + retry_after)
+        self._forced_probe_at = self._pause_until
+        if self.lowest_remaining is None or self.lowest_remaining > 0:
+            self.lowest_remaining = 0
+
+    def _learning(self) -> bool:
+        window = self._windows.next_refill()
+        if window is None or self._windows.period is None:
+            return True
+        lo, hi = window
+        return hi - lo > 0.05 * self._windows.period[0] + 0.005
+
+    def _probe_allowed(self) -> bool:
+        """Whether an early probe may spend a point: the spare one, or while learning
+        the lower half of the reserve."""
+        assert self._known is not None
+        floor = self.reserve - (self.reserve // 2 if self._learning() else 0)
+        return self._known - 1 >= floor
+
+    def _probe_plan(self) -> tuple[float, bool]:
+        """When the next probe may go, and whether it is a sure one (sent when the
+        estimate says the refill must have happened)."""
+        if self._forced_probe_at is not None:
+            return self._forced_probe_at, False
+        window = self._windows.next_refill()
+        if window is None or self._windows.period is None:
+            return max(self._probe_not_before, self._known_at + self._probe_step), False
+        lo, hi = window
+        lo = max(lo, self._old_window_sent)
+        margin = 0.002 + 0.002 * self._windows.period[0]
+        if self._probe_allowed() and hi - lo > margin:
+            return (lo + hi) / 2, False
+        return hi + margin, True
+
+    def _start_waiting(self, now: float) -> None:
+        if self._waiters == 0:
+            self._wait_from = now
+        self._waiters += 1
+
+    def _stop_waiting(self, now: float) -> None:
+        self._waiters -= 1
+        if self._waiters == 0:
+            self.wait_seconds += max(0.0, now - self._wait_from)
