@@ -2,6 +2,7 @@
 
 from reconciler.apply.executor import ApplyResult, ChangeResult, execute
 from reconciler.apply.freshness import check_fresh, check_target
+from reconciler.apply.gate import check_safety
 from reconciler.apply.journal import Journal, default_journal_path, read_journal
 from reconciler.apply.planfile import check_structure, load_plan, plan_digest, save_plan
 
@@ -10,6 +11,7 @@ __all__ = [
     "ChangeResult",
     "Journal",
     "check_fresh",
+    "check_safety",
     "check_structure",
     "check_target",
     "default_journal_path",

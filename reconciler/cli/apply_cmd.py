@@ -1,0 +1,185 @@
+"""`reconciler apply`: plan, confirm, and make the changes (or apply a saved plan)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.apply import (
+    ApplyResult,
+    check_fresh,
+    check_safety,
+    default_journal_path,
+    execute,
+    load_plan,
+)
+from reconciler.apply.progress import progress_bar
+from reconciler.backends.base import Backend
+from reconciler.cli.connection import connection_options, open_backend, print_stats
+from reconciler.cli.pipeline import load, plan_against, safety_options
+from reconciler.cli.plan_cmd import render
+from reconciler.errors import EXIT_ERROR, EXIT_OK, ConfigError, StalePlanError
+from reconciler.plan.model import Plan
+from reconciler.render import NO_CHANGES
+
+
+def stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help=(
+        "Apply a plan saved by `reconciler plan --out FILE` instead of planning again. "
+        "The live records it depends on are read first; if any changed since it was "
+        "made, nothing is applied. A saved plan was reviewed already, so it is applied "
+        "without asking. If PATH is also given, the files must be the ones it was made from."
+    ),
+)
+@click.option(
+    "--auto-approve",
+    is_flag=True,
+    help="Apply without asking. Required when stdin is not a terminal (CI).",
+)
+@safety_options
+@click.option(
+    "--journal",
+    "journal",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help=(
+        "Append one JSON line per change (time, change, outcome, server detail) to FILE, "
+        "readable by you only. Default: ./.reconciler/journal-<UTC time>.jsonl."
+    ),
+)
+@connection_options
+@click.pass_context
+def apply(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    plan_file: str | None,
+    auto_approve: bool,
+    allow_delete: bool,
+    allow_removals: int | None,
+    journal: str | None,
+    **connection: Any,
+) -> None:
+    """Make the tenant match the desired state in PATH...
+
+    Plans first and prints the plan. On a terminal it then asks for confirmation
+    (only 'yes' is accepted); without a terminal it needs --auto-approve. Changes that
+    take access away run before grants and creates, so freed seats can be reused in
+    the same run. A failed change does not stop the others, only the changes that
+    depend on it (a new user's grants after a failed create); the run ends with a
+    summary, and running apply again picks up what is left.
+
+    \b
+    Exit codes:
+      0  applied, or nothing to do
+      1  error, declined, or at least one change failed (see the summary/journal)
+      3  the plan removes more access than the safety limit allows; nothing is
+         applied unless --allow-removals N is given
+    """
+    if plan_file is not None and allow_delete:
+        raise ConfigError(
+            "--allow-delete has no effect with --plan: a saved plan already contains "
+            "exactly the deletes it was made with. Drop the option."
+        )
+    desired = load(paths) if (paths or plan_file is None) else None
+    saved = load_plan(plan_file) if plan_file is not None else None
+    if saved is not None and desired is not None and desired.digest != saved.desired_digest:
+        raise StalePlanError(
+            f"plan is stale: the desired-state files differ from the ones {plan_file} was "
+            "made from. Nothing was changed. Re-run plan and review the new plan."
+        )
+
+    backend = open_backend(**connection)
+    concurrency = int(connection.get("concurrency") or 4)
+    try:
+        if saved is not None:
+            check_safety(saved, allow_removals=allow_removals)
+            check_fresh(saved, backend, concurrency=concurrency)
+            plan = saved
+            click.echo(render(plan, "text"), nl=False)
+        elif desired is not None:
+            _, plan = plan_against(
+                desired, backend, allow_delete=allow_delete, allow_removals=allow_removals
+            )
+            click.echo(render(plan, "text"), nl=False)
+            check_safety(plan, allow_removals=allow_removals)
+
+        if not plan.has_changes:
+            click.echo(f"Nothing to apply. {NO_CHANGES}")
+            ctx.exit(EXIT_OK)
+        if saved is None and not auto_approve:
+            _confirm(plan, backend)
+
+        result = _run(plan, backend, journal, concurrency)
+    finally:
+        print_stats(backend)
+        backend.close()
+
+    _report(result)
+    ctx.exit(EXIT_OK if result.ok else EXIT_ERROR)
+
+
+def _confirm(plan: Plan, backend: Backend) -> None:
+    count = len(plan.changes)
+    noun = "change" if count == 1 else "changes"
+    if not stdin_is_tty():
+        raise ConfigError(
+            f"not applying {count} {noun} without confirmation: stdin is not a terminal. "
+            "Review the plan above, then run again with --auto-approve (as CI jobs do), "
+            "or apply a reviewed plan with `reconciler apply --plan FILE`. Nothing was changed."
+        )
+    answer = click.prompt(
+        f"Apply these {count} {noun} to {backend.target}? Only 'yes' will be accepted",
+        default="",
+        show_default=False,
+        err=True,
+    )
+    if answer.strip() != "yes":
+        raise ConfigError("apply cancelled: the answer was not 'yes'. Nothing was changed.")
+
+
+def _run(plan: Plan, backend: Backend, journal: str | None, concurrency: int) -> ApplyResult:
+    journal_path = Path(journal) if journal else default_journal_path()
+    try:
+        with progress_bar(len(plan.changes)) as progress:
+            return execute(
+                plan,
+                backend,
+                journal_path=journal_path,
+                concurrency=concurrency,
+                progress=progress,
+            )
+    except KeyboardInterrupt:
+        # The changes in flight finished and every change has its journal line.
+        click.echo(
+            f"Apply interrupted; what was done is in {journal_path}. Run apply again to finish.",
+            err=True,
+        )
+        raise
+
+
+def _report(result: ApplyResult) -> None:
+    if result.ok:
+        click.echo(f"Apply complete: {result.summary()}.")
+    else:
+        click.echo(f"Apply finished with errors: {result.summary()}.")
+        for failed in result.failed:
+            click.echo(f"  failed   {failed.describe()}")
+        for skipped in result.skipped:
+            click.echo(f"  skipped  {skipped.describe()}")
+        click.echo("Run apply again to retry what is left; it picks up from the current state.")
+    click.echo(f"Journal: {result.journal_path}")

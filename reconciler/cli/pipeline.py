@@ -1,0 +1,107 @@
+"""The sequence plan, apply and drift share: load -> validate -> connect -> collect -> plan.
+
+Validation happens before any connection is opened, so a broken file costs no API
+request and can never lead to a write. Reads either complete or raise, so a plan is
+only ever built from a whole picture of the tenant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from reconciler.backends.base import Backend
+from reconciler.errors import ConfigError
+from reconciler.model import DesiredState, LiveState
+from reconciler.plan.model import ChangeKind, Plan
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def safety_options(command: F) -> F:
+    """--allow-delete and --allow-removals, shared by plan and apply."""
+    command = click.option(
+        "--allow-removals",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="N",
+        help=(
+            "Lift the safety limit on removals (deactivate, delete, revoke, demote from "
+            "Administrator) for this run, if the plan has at most N of them. Review the "
+            "plan first; the blocked plan tells you the N it needs."
+        ),
+    )(command)
+    command = click.option(
+        "--allow-delete",
+        is_flag=True,
+        help=(
+            "Allow deleting users not in the desired state when the files say "
+            "`unmanagedUsers: delete`. Without it they are deactivated instead. "
+            "Deleting is permanent."
+        ),
+    )(command)
+    return command
+
+
+def require_paths(paths: Sequence[str]) -> None:
+    if not paths:
+        raise ConfigError(
+            "no desired-state files given: name at least one YAML file or directory, "
+            "e.g. `reconciler plan users/`."
+        )
+
+
+def load(paths: Sequence[str]) -> DesiredState:
+    """Load and validate the desired state (raises `InputError` listing every problem)."""
+    from reconciler.validate import load_desired
+
+    require_paths(paths)
+    return load_desired(list(paths))
+
+
+def plan_against(
+    desired: DesiredState,
+    backend: Backend,
+    *,
+    allow_delete: bool = False,
+    allow_removals: int | None = None,
+) -> tuple[LiveState, Plan]:
+    """Read the live state the desired state concerns and plan the difference."""
+    from reconciler.collect import collect_live
+    from reconciler.plan import build_plan
+
+    live = collect_live(backend, desired)
+
+    def cost(kind: ChangeKind) -> int:
+        return backend.estimate_requests(kind.value)
+
+    plan = build_plan(
+        desired,
+        live,
+        target=backend.target,
+        allow_delete=allow_delete,
+        allow_removals=allow_removals,
+        cost=cost,
+    )
+    return live, plan
+
+
+def make_plan(
+    paths: Sequence[str],
+    backend: Backend,
+    *,
+    allow_delete: bool = False,
+    allow_removals: int | None = None,
+) -> tuple[DesiredState, LiveState, Plan]:
+    """The whole sequence for callers that already hold a backend.
+
+    Commands should prefer `load()` before opening the backend and `plan_against()`
+    after, so that invalid files fail without needing credentials or the network.
+    """
+    desired = load(paths)
+    live, plan = plan_against(
+        desired, backend, allow_delete=allow_delete, allow_removals=allow_removals
+    )
+    return desired, live, plan

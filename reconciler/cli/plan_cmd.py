@@ -1,0 +1,110 @@
+"""`reconciler plan`: show what apply would change, optionally saving it for later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from reconciler.cli.connection import connection_options, open_backend, print_stats
+from reconciler.cli.output import colour_enabled
+from reconciler.cli.pipeline import load, plan_against, safety_options
+from reconciler.errors import EXIT_BLOCKED, EXIT_CHANGES, EXIT_OK
+from reconciler.plan.model import Plan
+
+FORMATS = ("text", "markdown", "json")
+
+
+def render(plan: Plan, fmt: str) -> str:
+    from reconciler.render import render_json, render_markdown, render_text
+
+    if fmt == "markdown":
+        text = render_markdown(plan)
+    elif fmt == "json":
+        text = render_json(plan)
+    else:
+        text = render_text(plan, colour=colour_enabled())
+    return text if text.endswith("\n") else text + "\n"
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    metavar="FILE",
+    help=(
+        "Also save the plan as JSON (readable by you only) so that "
+        "`reconciler apply --plan FILE` applies exactly what was reviewed."
+    ),
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="How to print the plan: text for terminals, markdown for pull-request comments, "
+    "json for scripts.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when the plan has changes and 0 when it has none (exit 1 is still an error "
+    "and 3 a plan blocked by the safety limit).",
+)
+@safety_options
+@connection_options
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    out: str | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    allow_delete: bool,
+    allow_removals: int | None,
+    **connection: Any,
+) -> None:
+    """Show the changes that would make the tenant match the desired state in PATH...
+
+    PATH is a YAML file or a directory of them. Nothing in the tenant is changed. The
+    plan is printed to stdout; with --out it is also saved for `reconciler apply
+    --plan`, which refuses it if the tenant changed in the meantime.
+
+    \b
+    Exit codes:
+      0  success (with --detailed-exitcode: no changes)
+      1  error: invalid files, connection or API failure (nothing is saved)
+      2  the plan has changes (only with --detailed-exitcode)
+      3  the plan removes more access than the safety limit allows; it is
+         printed with the reason, and --allow-removals N lifts the limit
+    """
+    desired = load(paths)
+    backend = open_backend(**connection)
+    try:
+        _, result = plan_against(
+            desired, backend, allow_delete=allow_delete, allow_removals=allow_removals
+        )
+        click.echo(render(result, fmt), nl=False)
+        if out is not None:
+            from reconciler.apply.planfile import save_plan
+
+            save_plan(result, out)
+            click.echo(
+                f"Saved the plan to {out}. Apply exactly these changes with: "
+                f"reconciler apply --plan {out}",
+                err=True,
+            )
+    finally:
+        print_stats(backend)
+        backend.close()
+
+    if result.safety.blocked:
+        click.echo(f"Plan blocked by the safety limit: {result.safety.reason}", err=True)
+        ctx.exit(EXIT_BLOCKED)
+    if detailed_exitcode and result.has_changes:
+        ctx.exit(EXIT_CHANGES)
+    ctx.exit(EXIT_OK)

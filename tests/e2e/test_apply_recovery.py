@@ -1,0 +1,133 @@
+"""apply when things go wrong: failed changes, faults, a killed run; then a re-run converges."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_plan_apply import DESIRED, FIXTURES, assert_converged, run_cli, tenant_state
+
+TENANT = json.loads((FIXTURES / "tenant.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+def test_failed_create_skips_its_grant_and_the_rest_proceed(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.backends.planview import PlanviewBackend
+
+    tenant = emulator_factory(state=TENANT)
+    real_create = PlanviewBackend.create_user
+
+    def create_refused_by_the_server(self: Any, user: Any) -> Any:
+        # Send the server a name it refuses (over 100 characters): a genuine 400.
+        if user.email == "frank.new@example.com":
+            user = replace(user, first_name="F" * 150)
+        return real_create(self, user)
+
+    monkeypatch.setattr(PlanviewBackend, "create_user", create_refused_by_the_server)
+
+    failed = run_cli(tenant, "apply", str(DESIRED), "--auto-approve", "--journal", "j.jsonl")
+
+    assert failed.code == 1
+    assert "6 succeeded, 1 failed, 1 skipped" in failed.stdout
+    assert "failed   c" in failed.stdout and "create frank.new@example.com" in failed.stdout
+    assert "400 ValidationError" in failed.stdout
+    assert "which failed" in failed.stdout  # the grant says why it was skipped
+    state = tenant_state(tenant)
+    assert "frank.new@example.com" not in state["users"]
+    assert state["users"]["dan.fox@example.com"]["status"] == "Deactivated"
+    assert "cat.day@example.com" in state["provisioning"]["p-ap"]
+
+    records = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
+    by_outcome = {r["outcome"]: [] for r in records}
+    for record in records:
+        by_outcome[record["outcome"]].append(record)
+    (create,) = by_outcome["failed"]
+    assert (create["kind"], create["email"], create["status"], create["code"]) == (
+        "create",
+        "frank.new@example.com",
+        400,
+        "ValidationError",
+    )
+    (grant,) = by_outcome["skipped"]
+    assert (grant["kind"], grant["email"]) == ("grant", "frank.new@example.com")
+    assert len(by_outcome["ok"]) == 6
+
+    monkeypatch.setattr(PlanviewBackend, "create_user", real_create)
+    retried = run_cli(tenant, "apply", str(DESIRED), "--auto-approve", "--journal", "j.jsonl")
+    assert retried.code == 0, retried.stdout + retried.stderr
+    assert "2 succeeded" in retried.stdout  # only the create and its grant were left
+    assert_converged(tenant_state(tenant))
+    assert len((tmp_path / "j.jsonl").read_text().splitlines()) == 10  # appended
+
+
+@pytest.mark.chaos
+def test_apply_under_faults_then_rerun_converges(emulator_factory: Any) -> None:
+    tenant = emulator_factory(
+        state=TENANT, fault_5xx=0.3, fault_reset_after=0.15, fault_reset_before=0.1, fault_seed=11
+    )
+
+    first = run_cli(tenant, "apply", str(DESIRED), "--auto-approve")
+    assert first.code in (0, 1)  # some changes may fail; never a crash
+
+    tenant.configure(fault_5xx=0.0, fault_reset_after=0.0, fault_reset_before=0.0)
+    second = run_cli(tenant, "apply", str(DESIRED), "--auto-approve")
+    assert second.code == 0, second.stdout + second.stderr
+    state = tenant_state(tenant)
+    assert_converged(state)
+    emails = [u["email"].casefold() for u in tenant.state()["users"]]
+    assert emails.count("frank.new@example.com") == 1  # never created twice
+    assert run_cli(tenant, "plan", str(DESIRED), "--detailed-exitcode").code == 0
+
+
+@pytest.mark.chaos
+def test_killed_apply_leaves_a_valid_journal_and_a_rerun_converges(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    tenant = emulator_factory(state=TENANT, latency=0.25)
+    journal = tmp_path / "killed.jsonl"
+    env = {
+        **os.environ,
+        "PLANVIEW_ADMIN_URL": tenant.url,
+        "PLANVIEW_ADMIN_CLIENT_ID": tenant.client_id,
+        "PLANVIEW_ADMIN_CLIENT_SECRET": tenant.client_secret,
+    }
+    command = [sys.executable, "-m", "reconciler", "apply", str(DESIRED), "--auto-approve"]
+    command += ["--concurrency", "1", "--journal", str(journal)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if journal.exists() and len(journal.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "apply finished before it could be interrupted"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+
+    lines = journal.read_text().splitlines()
+    assert 2 <= len(lines) < 8
+    for line in lines:
+        assert json.loads(line)["outcome"] == "ok"
+
+    tenant.configure(latency=0.0)
+    rerun = run_cli(tenant, "apply", str(DESIRED), "--auto-approve")
+    assert rerun.code == 0, rerun.stdout + rerun.stderr
+    assert_converged(tenant_state(tenant))
+    assert run_cli(tenant, "plan", str(DESIRED), "--detailed-exitcode").code == 0
