@@ -192,9 +192,11 @@ def _warnings(plan: Plan, budget: int) -> str:
 def _skipped(plan: Plan, budget: int) -> str:
     if not plan.skipped:
         return ""
+    count = len(plan.skipped)
+    verb = "differs but is" if count == 1 else "differ but are"
     opening = (
-        f"<details><summary>Skipped: {plural(len(plan.skipped), 'user')} "
-        "differ but are not changed</summary>\n\n"
+        f"<details><summary>Skipped: {plural(count, 'user')} {verb} not changed "
+        "(protected)</summary>\n\n"
     )
     table_head = _row(["User", "Reason", "Differences"]) + _row(["---"] * 3)
     closing = "\n</details>\n"

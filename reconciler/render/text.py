@@ -44,8 +44,8 @@ def render_text(plan: Plan, *, colour: bool = False) -> str:
         "",
     ]
     if plan.changes:
-        out.append("Changes, per user (+ create/grant, ~ update, - deactivate/delete/revoke,")
-        out.append("^ reactivate):")
+        out.append("Changes per user (+ create or grant, ~ update, - deactivate, delete or")
+        out.append("revoke, ^ reactivate):")
         out.append("")
         for email, changes in by_user(plan):
             out.extend(_user_block(email, changes, colour))
