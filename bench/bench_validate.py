@@ -1,0 +1,140 @@
+"""Benchmark: load and validate a generated 50,000-user desired state.
+
+Prints the wall time of each phase (YAML load, schema + rules) and peak memory, both
+in-process (tracemalloc) and for a real `reconciler validate` subprocess (ru_maxrss),
+which is what a CI job of a large customer pays. Target: under 2 s and 300 MB.
+
+    python bench/bench_validate.py [--users 50000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+DOMAINS = ("example.com", "example.org", "corp.example.net", "eu.example.com")
+PRODUCTS = {
+    "agileplace": "name: AgilePlace Production",
+    "agileplace-sandbox": "name: AgilePlace Sandbox",
+    "portfolios": "id: p-portfolios-prod",
+    "projectplace": "name: Projectplace",
+    "roadmaps": "id: p-roadmaps",
+    "idea-management": "name: IdeaPlace",
+    "hub": "name: Planview Hub",
+    "enterprise-one": "id: p-e1-prod",
+}
+GROUPS = {
+    "engineering": ["agileplace", "portfolios"],
+    "product": ["roadmaps", "portfolios", "idea-management"],
+    "pmo": ["portfolios", "enterprise-one"],
+    "sandbox": ["agileplace-sandbox"],
+    "collab": ["projectplace", "hub"],
+}
+FIRST = ("Alice", "Bob", "Chloé", "Dmitri", "Eve", "Farid", "Grace", "Hiro", "Ines", "José")
+LAST = ("Smith", "Nguyen", "O'Brien", "Müller", "Kowalski", "Tanaka", "García", "Lee")
+
+
+def generate(path: Path, users: int, seed: int = 7) -> None:
+    """A realistic file: settings, product aliases, groups, users with mixed fields."""
+    rng = random.Random(seed)
+    lines = [
+        "# yaml-language-server: $schema=../schemas/desired-state.schema.json",
+        "version: 1",
+        "settings:",
+        "  unmanagedUsers: deactivate",
+        '  protectedUsers: ["break-glass@example.com", "*@planview.com"]',
+        "  scope:",
+        f"    emailDomains: [{', '.join(DOMAINS)}]",
+        "  safety:",
+        '    maxRemovals: "10%"',
+        "products:",
+    ]
+    lines += [f"  {alias}: {{{ref}}}" for alias, ref in PRODUCTS.items()]
+    lines.append("groups:")
+    lines += [f"  {g}: {{products: [{', '.join(p)}]}}" for g, p in GROUPS.items()]
+    lines.append("users:")
+    group_names, product_names = list(GROUPS), list(PRODUCTS)
+    for i in range(users):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        local = f"{first}.{last}.{i}".lower().replace("'", "")
+        lines.append(f"  - email: {local}@{rng.choice(DOMAINS)}")
+        lines.append(f"    firstName: {first}")
+        lines.append(f'    lastName: "{last}"')
+        if rng.random() < 0.05:
+            lines.append("    role: Administrator")
+        if rng.random() < 0.02:
+            lines.append("    passwordRequired: true")
+        if rng.random() < 0.03:
+            lines.append("    active: false")
+        lines.append(f"    groups: [{', '.join(rng.sample(group_names, rng.randint(0, 2)))}]")
+        if rng.random() < 0.4:
+            lines.append(f"    products: [{rng.choice(product_names)}]")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _in_process(path: Path) -> None:
+    from reconciler.load import load_files
+    from reconciler.validate import validate_documents
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    documents, problems = load_files([path])
+    loaded = time.perf_counter()
+    state = validate_documents(documents, problems)
+    done = time.perf_counter()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"  load (YAML -> values + positions): {loaded - started:6.2f} s")
+    print(f"  validate (schema + rules + model): {done - loaded:6.2f} s")
+    print(f"  total:                             {done - started:6.2f} s")
+    print(f"  peak traced memory:                {peak / 2**20:6.1f} MB")
+    print(f"  users: {len(state.users)}  digest: {state.digest[:16]}")
+
+
+def _subprocess(path: Path) -> None:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(
+        f"  `reconciler validate` exit {proc.returncode}: {elapsed:.2f} s wall, "
+        f"peak RSS {rss_mb:.0f} MB"
+    )
+    print(f"  {(proc.stdout or proc.stderr).strip()[:200]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--keep", type=Path, help="write the generated file here and keep it")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = args.keep or Path(tmp)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "users.yaml"
+        started = time.perf_counter()
+        generate(path, args.users)
+        size = path.stat().st_size / 2**20
+        print(
+            f"generated {args.users} users, {size:.1f} MB in {time.perf_counter() - started:.2f} s"
+        )
+        print("subprocess (what CI pays):")
+        _subprocess(path)
+        print("in-process phases:")
+        _in_process(path)
+
+
+if __name__ == "__main__":
+    main()

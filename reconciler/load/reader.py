@@ -1,0 +1,397 @@
+"""Reading one YAML file into plain values and positions, refusing what is unsafe.
+
+PyYAML's own path (compose a node graph, then construct) spends most of its time in
+Python creating node and mark objects: about 4 s and 230 MB for a 50,000-user file.
+Driving the C parser's event stream directly and building plain values here takes a
+fraction of that, and is also where the safety rules live: no duplicate keys, one
+document, a small set of tags, bounded alias expansion and nesting.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gc
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
+from yaml.nodes import ScalarNode
+from yaml.resolver import Resolver
+
+from reconciler.errors import Diagnostic
+from reconciler.load.document import COL, PAIR, Document, key_line, pack, pack_pair
+from reconciler.model import SourcePos
+
+try:  # libyaml's parser when PyYAML was built with it; the pure one otherwise
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was installed
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+_YAML = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL = (_YAML + t for t in ("str", "int", "float", "bool", "null"))
+_MAP, _SEQ, _MERGE, _TIMESTAMP = (_YAML + t for t in ("map", "seq", "merge", "timestamp"))
+# The tags a JSON-shaped document needs. Everything else (!!python/..., !!binary,
+# !!set, custom tags) is refused rather than guessed at.
+_SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL}
+_IMPLICIT = Resolver.yaml_implicit_resolvers
+# First characters with which a plain scalar may be something other than a string.
+_RESOLVABLE = frozenset(_IMPLICIT)
+_UNSEEN = object()
+_MERGE_KEY = object()  # stands for a "<<" key while a mapping is read
+
+MAX_DEPTH = 64
+# Aliases may expand to at most this many nodes beyond ALIAS_FACTOR times the nodes
+# actually written: plenty for `<<: *defaults` on every user, and a "billion laughs"
+# file stops after a few thousand events instead of eating memory.
+ALIAS_ALLOWANCE = 10_000
+ALIAS_FACTOR = 10
+
+
+class _Fatal(Exception):
+    """Stops reading a file: what follows cannot be trusted or would cost too much."""
+
+    def __init__(self, message: str, line: int, col: int):
+        super().__init__(message)
+        self.message, self.line, self.col = message, line, col
+
+
+# Only used for the rare int/float scalars, to reuse PyYAML's exact YAML 1.1 rules.
+_CONSTRUCTOR = SafeConstructor()
+_CONVERT = {
+    _INT: _CONSTRUCTOR.construct_yaml_int,
+    _FLOAT: _CONSTRUCTOR.construct_yaml_float,
+}
+
+
+def read_document(file: str, data: bytes) -> tuple[Document, list[Diagnostic]]:
+    """Parse `data` (the bytes of `file`). Returns the document (value None when the
+    file could not be read) and every problem found."""
+    problems: list[Diagnostic] = []
+    text_problem = _check_text(file, data)
+    if text_problem:
+        return Document(file), [text_problem]
+    builder = _Builder(file, data, problems)
+    # The values form no reference cycles, but hundreds of thousands of new containers
+    # would trigger the cycle collector over and over: about a fifth of the load time.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        value = builder.build()
+    except _Fatal as fatal:
+        problems.append(Diagnostic(fatal.message, SourcePos(file, fatal.line, fatal.col)))
+        return Document(file), problems
+    except yaml.YAMLError as exc:
+        problems.append(_syntax_problem(file, exc))
+        return Document(file), problems
+    finally:
+        builder.dispose()
+        if collecting:
+            gc.enable()
+    return Document(file, value, positions=builder.positions), problems
+
+
+def _check_text(file: str, data: bytes) -> Diagnostic | None:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return Diagnostic("the file is UTF-16; save it as UTF-8", SourcePos(file, 1, 1))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        return Diagnostic(
+            f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8",
+            SourcePos(file, line, col),
+        )
+    if not text.strip().lstrip("\ufeff"):
+        return Diagnostic("the file is empty", SourcePos(file, 1, 1))
+    return None
+
+
+def _syntax_problem(file: str, exc: yaml.YAMLError) -> Diagnostic:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    message = f"invalid YAML: {problem}"
+    context_mark = getattr(exc, "context_mark", None)
+    if context:
+        message += f" ({context}"
+        if context_mark is not None and mark is not None and context_mark.line != mark.line:
+            message += f" that starts on line {context_mark.line + 1}"
+        message += ")"
+    if mark is None:
+        return Diagnostic(message, SourcePos(file, 1, 1))
+    return Diagnostic(message, SourcePos(file, mark.line + 1, mark.column + 1))
+
+
+def _at(event: Any) -> int:
+    mark = event.start_mark
+    return pack(mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, file: str, data: bytes, problems: list[Diagnostic]):
+        self.file = file
+        self.loader = _Loader(data)
+        self.next_event = self.loader.get_event
+        self.problems = problems
+        self.positions: dict[int, Any] = {}
+        # anchor -> (value, expanded size); a value of None while the anchor is open
+        self.anchors: dict[str, tuple[Any, int] | None] = {}
+        self.written = 0  # events for nodes actually in the file
+        self.expanded = 0  # nodes added by aliases
+        self.keys: dict[str, str] = {}  # one string object per distinct key
+
+    def dispose(self) -> None:
+        self.loader.dispose()
+
+    def problem(self, message: str, event: Any) -> None:
+        mark = event.start_mark
+        self.problems.append(
+            Diagnostic(message, SourcePos(self.file, mark.line + 1, mark.column + 1))
+        )
+
+    def build(self) -> Any:
+        self.next_event()  # StreamStartEvent
+        event = self.next_event()
+        if type(event) is StreamEndEvent:
+            raise _Fatal("the file is empty", 1, 1)
+        if type(event) is not DocumentStartEvent:  # pragma: no cover - parser guarantees it
+            raise _Fatal("invalid YAML: expected a document", 1, 1)
+        value = self.node(self.next_event(), 0)
+        self.next_event()  # DocumentEndEvent
+        event = self.next_event()
+        if type(event) is not StreamEndEvent:
+            mark = event.start_mark
+            raise _Fatal(
+                "the file holds more than one YAML document (a second one starts here); "
+                "put each in its own file",
+                mark.line + 1,
+                mark.column + 1,
+            )
+        if value is None:
+            raise _Fatal("the file has no content (only comments or an empty document)", 1, 1)
+        return value
+
+    def node(self, event: Any, depth: int) -> Any:
+        kind = type(event)
+        self.written += 1
+        if kind is ScalarEvent:
+            value = self.scalar(event)
+            if event.anchor is not None:
+                self.anchors[event.anchor] = (value, 1)
+            return value
+        if kind is AliasEvent:
+            return self.alias(event)
+        if depth >= MAX_DEPTH:
+            mark = event.start_mark
+            raise _Fatal(
+                f"the document is nested more than {MAX_DEPTH} levels deep",
+                mark.line + 1,
+                mark.column + 1,
+            )
+        anchor = event.anchor
+        if anchor is not None:
+            self.anchors[anchor] = None
+            before = self.written + self.expanded
+        if kind is MappingStartEvent:
+            value = self.mapping(event, depth)
+        elif kind is SequenceStartEvent:
+            value = self.sequence(event, depth)
+        else:  # pragma: no cover - the parser only yields the kinds above here
+            raise _Fatal(f"invalid YAML: unexpected {kind.__name__}", 1, 1)
+        if anchor is not None:
+            self.anchors[anchor] = (value, self.written + self.expanded - before)
+        return value
+
+    def alias(self, event: Any) -> Any:
+        mark = event.start_mark
+        if event.anchor not in self.anchors:
+            raise _Fatal(
+                f"alias *{event.anchor} refers to no anchor defined before it",
+                mark.line + 1,
+                mark.column + 1,
+            )
+        entry = self.anchors[event.anchor]
+        if entry is None:
+            raise _Fatal(
+                f"alias *{event.anchor} refers to the node that contains it (a cycle)",
+                mark.line + 1,
+                mark.column + 1,
+            )
+        value, size = entry
+        self.expanded += size
+        if self.expanded > ALIAS_FACTOR * self.written + ALIAS_ALLOWANCE:
+            raise _Fatal(
+                "aliases expand to far more data than the file holds "
+                f"(over {self.expanded:,} nodes from {self.written:,} written); refusing it",
+                mark.line + 1,
+                mark.column + 1,
+            )
+        return value
+
+    def scalar(self, event: Any) -> Any:
+        tag, value = event.tag, event.value
+        if tag is None or tag == "!":
+            if tag is not None or not event.implicit[0]:
+                return value  # quoted, or the non-specific tag: a string
+            for resolved, regexp in _IMPLICIT.get(value[:1], ()):
+                if regexp.match(value):
+                    tag = resolved
+                    break
+            else:
+                return value
+        if tag == _STR:
+            return value
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            converted = SafeConstructor.bool_values.get(value.lower())
+            if converted is None:
+                self.problem(f"{value!r} is not a boolean (tagged !!bool)", event)
+            return converted
+        if tag in _CONVERT:
+            try:
+                return _CONVERT[tag](ScalarNode(tag, value))
+            except (ValueError, TypeError, OverflowError):
+                self.problem(f"{value!r} is not a number (tagged {_short(tag)})", event)
+                return None
+        if tag in (_TIMESTAMP, _YAML + "value") and event.implicit[0]:
+            # JSON has no dates: an unquoted date stays the text that was written.
+            return value
+        if tag == _MERGE:
+            return value  # a "<<" outside a key: just text
+        self.problem(
+            f"the tag {_short(tag)} is not allowed; use plain YAML values "
+            "(strings, numbers, booleans, lists, mappings)",
+            event,
+        )
+        return None
+
+    # sequence() and mapping() read plain scalars inline: on a large file they are
+    # nearly all the events, and a call per event roughly doubles the load time.
+
+    def sequence(self, event: Any, depth: int) -> list[Any]:
+        if event.tag not in (None, "!", _SEQ):
+            self.problem(f"the tag {_short(event.tag)} is not allowed on a list", event)
+        items: list[Any] = []
+        where: list[int] = []
+        self.positions[id(items)] = where
+        next_event, node, scalar = self.next_event, self.node, self.scalar
+        while True:
+            item = next_event()
+            kind = type(item)
+            if kind is SequenceEndEvent:
+                return items
+            mark = item.start_mark
+            where.append((mark.line + 1) * COL + mark.column + 1)
+            if kind is ScalarEvent and item.tag is None and item.anchor is None:
+                self.written += 1
+                raw = item.value
+                if item.implicit[0] and raw[:1] in _RESOLVABLE:
+                    items.append(scalar(item))
+                else:
+                    items.append(raw)
+            else:
+                items.append(node(item, depth + 1))
+
+    def mapping(self, event: Any, depth: int) -> dict[str, Any]:
+        if event.tag not in (None, "!", _MAP):
+            self.problem(f"the tag {_short(event.tag)} is not allowed on a mapping", event)
+        result: dict[str, Any] = {}
+        where: dict[str, int] = {}
+        self.positions[id(result)] = where
+        merges: list[tuple[Any, Any]] = []
+        next_event, node, scalar, keys = self.next_event, self.node, self.scalar, self.keys
+        while True:
+            key_event = next_event()
+            kind = type(key_event)
+            if kind is MappingEndEvent:
+                break
+            mark = key_event.start_mark
+            key_at = (mark.line + 1) * COL + mark.column + 1
+            if kind is ScalarEvent and key_event.tag is None and key_event.anchor is None:
+                self.written += 1
+                raw = key_event.value
+                if key_event.implicit[0]:
+                    key = keys.get(raw, _UNSEEN)
+                    if key is _UNSEEN:
+                        key = _MERGE_KEY if raw == "<<" else scalar(key_event)
+                        if type(key) is str:
+                            keys[raw] = key
+                else:
+                    key = raw
+            else:
+                key = node(key_event, depth + 1)
+            value_event = next_event()
+            mark = value_event.start_mark
+            value_at = (mark.line + 1) * COL + mark.column + 1
+            if (
+                type(value_event) is ScalarEvent
+                and value_event.tag is None
+                and value_event.anchor is None
+            ):
+                self.written += 1
+                raw = value_event.value
+                if value_event.implicit[0] and raw[:1] in _RESOLVABLE:
+                    value = scalar(value_event)
+                else:
+                    value = raw
+            else:
+                value = node(value_event, depth + 1)
+            if key is _MERGE_KEY:
+                merges.append((value, value_event))
+                continue
+            if type(key) is not str:
+                self.problem(
+                    f"a key must be a string, not {_describe(key)}; put it in quotes", key_event
+                )
+                continue
+            if key in where:
+                self.problem(
+                    f"duplicate key {key!r} (first defined on line {key_line(where[key])}); "
+                    "YAML would silently keep only the last one",
+                    key_event,
+                )
+                continue
+            result[key] = value
+            where[key] = key_at * PAIR + value_at
+        for merged, merge_event in merges:
+            self.merge(result, where, merged, merge_event)
+        return result
+
+    def merge(self, result: dict[str, Any], where: dict[str, int], merged: Any, event: Any) -> None:
+        """`<<: *defaults` (or a list of them): keys written here win, then earlier merges."""
+        sources = merged if isinstance(merged, list) else [merged]
+        for source in sources:
+            if not isinstance(source, dict):
+                self.problem("'<<' (merge) needs a mapping or a list of mappings", event)
+                return
+            source_where = self.positions.get(id(source), {})
+            for key, value in source.items():
+                if key not in result:
+                    result[key] = value
+                    where[key] = source_where.get(key, pack_pair(_at(event), _at(event)))
+
+
+def _describe(key: Any) -> str:
+    if isinstance(key, list):
+        return "a list"
+    if isinstance(key, dict):
+        return "a mapping"
+    return f"{key!r} (read as {type(key).__name__})"
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag[len(_YAML) :] if tag.startswith(_YAML) else tag

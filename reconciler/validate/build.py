@@ -1,0 +1,120 @@
+"""Turning merged, valid documents into the `DesiredState` every later stage reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from typing import Any
+
+from reconciler.load import Document
+from reconciler.load.document import unpack
+from reconciler.model import (
+    DesiredState,
+    DesiredUser,
+    ProductRef,
+    SafetySettings,
+    Settings,
+    email_key,
+)
+from reconciler.validate.merge import Merged
+
+
+def build_state(merged: Merged, files: list[str]) -> DesiredState:
+    """Only called when validation found nothing wrong, so shapes can be trusted."""
+    sections = merged.sections
+    settings = _settings({name: entry for name, entry in sections["settings"].items()})
+    products = {
+        alias: ProductRef(alias, value.get("name"), value.get("id"), origin.pos())
+        for alias, (value, origin) in sections["products"].items()
+    }
+    groups = {name: tuple(value["products"]) for name, (value, _) in sections["groups"].items()}
+    group_products = {name: frozenset(aliases) for name, aliases in groups.items()}
+
+    users: list[DesiredUser] = []
+    table: dict[int, list[int]] = {}
+    for user, document, index in merged.users:
+        direct = frozenset(user.get("products", ()))
+        for group in user.get("groups", ()):
+            direct |= group_products[group]
+        users.append(
+            DesiredUser(
+                email=user["email"],
+                first_name=user["firstName"],
+                last_name=user["lastName"],
+                role=user.get("role", "User"),
+                password_required=user.get("passwordRequired", False),
+                active=user.get("active", True),
+                products=direct,
+                pos=unpack(document.file, _user_positions(document, table)[index]),
+            )
+        )
+    state = DesiredState(
+        settings=settings,
+        products=products,
+        groups=groups,
+        users=tuple(users),
+        files=tuple(files),
+    )
+    return replace(state, digest=digest(state))
+
+
+def _user_positions(document: Document, cache: dict[int, list[int]]) -> list[int]:
+    # Looking each user up from the root would walk the same two tables 50,000 times.
+    key = id(document)
+    if key not in cache:
+        cache[key] = document.positions[id(document.value["users"])]
+    return cache[key]
+
+
+def _settings(entries: dict[str, Any]) -> Settings:
+    def value(name: str, default: Any = None) -> Any:
+        return entries[name][0] if name in entries else default
+
+    scope = value("scope") or {}
+    domains = scope.get("emailDomains")
+    safety = value("safety") or {}
+    safety_pos = entries["safety"][1].pos() if "safety" in entries else None
+    max_removals = safety.get("maxRemovals", "10%")
+    if "maxRemovals" in safety:
+        safety_pos = entries["safety"][1].pos("maxRemovals")
+    return Settings(
+        unmanaged_users=value("unmanagedUsers", "deactivate"),
+        protected_users=tuple(value("protectedUsers", ())),
+        scope_email_domains=tuple(d.lower() for d in domains) if domains is not None else None,
+        safety=SafetySettings(max_removals=max_removals, pos=safety_pos),
+    )
+
+
+def digest(state: DesiredState) -> str:
+    """sha256 of the content in a canonical form: the same whatever the file layout,
+    key order, whitespace, comments, user order or order of users."""
+    settings = state.settings
+    payload = {
+        "format": 1,
+        "settings": {
+            "unmanagedUsers": settings.unmanaged_users,
+            "protectedUsers": sorted(settings.protected_users),
+            "emailDomains": sorted(settings.scope_email_domains)
+            if settings.scope_email_domains is not None
+            else None,
+            "maxRemovals": settings.safety.max_removals,
+        },
+        "products": {alias: [ref.name, ref.id] for alias, ref in state.products.items()},
+        "groups": {name: sorted(aliases) for name, aliases in state.groups.items()},
+        "users": sorted(
+            [
+                email_key(u.email),
+                u.email,
+                u.first_name,
+                u.last_name,
+                u.role,
+                u.password_required,
+                u.active,
+                sorted(u.products),
+            ]
+            for u in state.users
+        ),
+    }
+    data = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()

@@ -1,0 +1,45 @@
+"""Protected-user globs: what makes one valid, and how one is matched.
+
+Validation and the planner must agree on the meaning of a glob, so both use this.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Iterable
+
+from reconciler.model import email_key
+
+
+def glob_problem(pattern: str) -> str | None:
+    """Why `pattern` is not a usable protected-user glob, or None if it is.
+
+    The schema already requires one '@' and no spaces; this checks what a pattern
+    cannot: character sets that fnmatch would quietly read as literal brackets.
+    """
+    depth_open = None
+    for index, ch in enumerate(pattern):
+        if ch == "[" and depth_open is None:
+            depth_open = index
+        elif ch == "]" and depth_open is not None:
+            # "[]" and "[!]" are not sets: fnmatch reads the ']' as a member.
+            body = pattern[depth_open + 1 : index]
+            if body not in ("", "!"):
+                depth_open = None
+        elif ch == "]" and depth_open is None:
+            return "']' without a matching '['"
+    if depth_open is not None:
+        return "'[' starts a character set that is never closed with ']'"
+    return None
+
+
+def protected_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """email -> is it protected? Case-insensitive, '*', '?' and '[...]' as in fnmatch."""
+    compiled = [re.compile(fnmatch.translate(email_key(p))) for p in patterns]
+
+    def is_protected(email: str) -> bool:
+        key = email_key(email)
+        return any(regex.match(key) for regex in compiled)
+
+    return is_protected
