@@ -223,8 +223,9 @@ class _Differ:
             # The API refuses to provision a deactivated user (400 UserDeactivated).
             names = ", ".join(sorted(self.pid_to_alias[pid] for pid in missing))
             self.warnings.append(
-                f"{email} stays deactivated, so its products ({names}) cannot be granted; "
-                "set active: true or remove them from the user."
+                f"{email} is listed with active: false, so its products ({names}) cannot "
+                "be granted (a deactivated user cannot be provisioned); set active: true "
+                "or remove the products from the user."
             )
             return
         for pid in missing:

@@ -110,6 +110,12 @@ def test_inactive_desired_user_that_does_not_exist_is_not_created():
     )
 
 
+def test_no_grants_to_a_user_who_is_or_becomes_deactivated():
+    want, have = states([du("kim@x.com", ["crm"], active=False)], [lu("kim@x.com")])
+    assert [c.kind for c in diff(want, have).changes] == [K.DEACTIVATE]
+    assert "kim@x.com is listed with active: false" in diff(want, have).warnings[0]
+
+
 def test_no_grants_to_a_user_who_stays_deactivated():
     want, have = states(
         [du("dee@x.com", ["crm", "erp"], active=False)],
@@ -117,7 +123,7 @@ def test_no_grants_to_a_user_who_stays_deactivated():
     )
     result = diff(want, have)
     assert result.changes == ()
-    assert "dee@x.com stays deactivated" in result.warnings[0]
+    assert "dee@x.com is listed with active: false" in result.warnings[0]
     assert "(crm)" in result.warnings[0]
 
 
