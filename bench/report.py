@@ -31,6 +31,14 @@ class Verdict:
 
 
 @dataclass
+class Companion:
+    """A component benchmark's own printout, quoted in the report."""
+
+    command: str
+    output: str
+
+
+@dataclass
 class Results:
     validate: list[ValidateResult] = field(default_factory=list)
     plan: list[PlanResult] = field(default_factory=list)
@@ -176,7 +184,11 @@ def _mark(met: bool | None) -> str:
 
 
 def render(
-    results: Results, machine: Machine, command: str, settings: Sequence[tuple[str, str]]
+    results: Results,
+    machine: Machine,
+    command: str,
+    settings: Sequence[tuple[str, str]],
+    companions: Sequence[Companion] = (),
 ) -> str:
     lines = [
         "# Benchmarks",
@@ -319,9 +331,17 @@ def render(
              "naive requests", "naive converged", "naive / reconciler"),
             rows,
         )  # fmt: skip
-    problems = _problems(results)
-    if problems:
-        lines += ["## Problems met during this run", "", *[f"- {p}" for p in problems], ""]
+    found = problems(results)
+    if found:
+        lines += ["## Problems met during this run", "", *[f"- {p}" for p in found], ""]
+    if companions:
+        lines += ["## Component benchmarks", ""]
+        lines += [
+            "Run by the harness after the scenarios; their own printouts, unedited.",
+            "",
+        ]
+        for companion in companions:
+            lines += [f"`{companion.command}`", "", "```", companion.output, "```", ""]
     lines += [
         "## How it is measured",
         "",
@@ -359,7 +379,7 @@ def _yes(value: bool | None) -> str:
     return {True: "yes", False: "**no**", None: "n/a"}[value]
 
 
-def _problems(results: Results) -> list[str]:
+def problems(results: Results) -> list[str]:
     found = []
     for v in results.validate:
         for name, m in (("reconciler", v.tool), ("naive", v.naive)):

@@ -20,8 +20,8 @@ if __package__ in (None, ""):  # run as `python bench/run.py`
     sys.path.insert(0, str(REPO))
 
 from bench.emulator_client import EmulatorProcess  # noqa: E402
-from bench.measure import describe_machine  # noqa: E402
-from bench.report import Results, render, summary_lines  # noqa: E402
+from bench.measure import describe_machine, run_process  # noqa: E402
+from bench.report import Companion, Results, problems, render, summary_lines  # noqa: E402
 from bench.scenarios import (  # noqa: E402
     UNLIMITED,
     Context,
@@ -48,6 +48,11 @@ QUICK = {
     "naive_timeout": 60.0,
 }
 STAGES = ("validate", "plan", "apply")
+# Benchmarks of single components, kept by their owners; the report quotes them.
+COMPANIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("bench/bench_validate.py", ("--users", "50000")),
+    ("bench/bench_emulator.py", ()),
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -86,6 +91,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--stages", default=",".join(STAGES), help="which of validate,plan,apply to run"
     )
+    parser.add_argument(
+        "--companions",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run bench/bench_validate.py and bench/bench_emulator.py and include their "
+        "output (default: on in full mode, off with --quick)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed of every generated tenant")
     parser.add_argument(
         "--out",
@@ -96,6 +108,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, help="keep generated files here (default: temp)")
     args = parser.parse_args(argv)
     preset = QUICK if args.quick else FULL
+    if args.companions is None:
+        args.companions = not args.quick
     for name, value in preset.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -143,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             if "apply" in args.stage_list:
                 tenant = apply_tenant(ctx, args.apply_users, args.apply_changes)
                 log(f"apply tenant of {args.apply_users:,} users, {args.apply_changes:,} changes")
-                for consumer in (0, args.second_consumer):
+                for consumer in sorted({0, args.second_consumer}):
                     result = run_apply(
                         ctx,
                         tenant,
@@ -159,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
                         f"ideal {result.ideal_seconds(result.tool):.1f} s, 429s "
                         f"{result.tool.throttled} vs naive {result.naive.throttled}"
                     )
+    companions = []
+    if args.companions:
+        for script, extra in COMPANIONS:
+            log(f"companion: {script} {' '.join(extra)}")
+            companions.append(run_companion(script, extra))
     machine = describe_machine(REPO)
     settings = [
         ("seed", str(args.seed)),
@@ -180,9 +199,26 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     if str(args.out) != "-":
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(render(results, machine, command, settings), encoding="utf-8")
+        args.out.write_text(
+            render(results, machine, command, settings, companions), encoding="utf-8"
+        )
         print(f"\nwrote {args.out}")
+    failed = problems(results)
+    if failed:
+        print(f"\n{len(failed)} run(s) failed; their figures are not comparable:", file=sys.stderr)
+        for line in failed:
+            print(f"  {line}", file=sys.stderr)
+        return 1
     return 0
+
+
+def run_companion(script: str, extra: tuple[str, ...]) -> Companion:
+    argv = [sys.executable, script, *extra]
+    run = run_process(argv, timeout=600, cwd=REPO)
+    output = (run.stdout + run.stderr).strip()
+    if run.timed_out or run.exit_code != 0:
+        output += f"\n(exit {run.exit_code}{', stopped at the timeout' if run.timed_out else ''})"
+    return Companion(shlex.join(["python", script, *extra]), output)
 
 
 def _pair(tool: Measured, naive: Measured) -> str:

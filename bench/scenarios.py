@@ -229,8 +229,12 @@ def run_apply(
         measured = Measured(run, requests, throttled, problem=_exit_problem(run, {0}))
         results.append(measured)
         converged.append(None if run.timed_out else _converged(ctx, tenant))
-        if converged[-1] is False and measured.problem is None:
-            measured.problem = "the tenant did not converge: a plan after it still has changes"
+        if measured.problem is None and converged[-1] is not True:
+            measured.problem = (
+                "the tenant did not converge: a plan after it still has changes"
+                if converged[-1] is False
+                else "could not check that the tenant converged (the plan after it failed)"
+            )
     return ApplyResult(
         users=tenant.users,
         changes=sum(tenant.desired.expected.values()),
@@ -246,13 +250,15 @@ def run_apply(
     )
 
 
-def _converged(ctx: Context, tenant: Tenant) -> bool:
-    """After an apply, the same desired state must plan to no changes."""
+def _converged(ctx: Context, tenant: Tenant) -> bool | None:
+    """After an apply, the same desired state must plan to no changes (None: the
+    check itself could not run)."""
     ctx.emulator.configure(**UNLIMITED, second_consumer_points=0, latency=0)
     argv = [*reconciler_argv(), "plan", str(tenant.path), *ctx.connection(), "--detailed-exitcode"]
     run = run_process(argv, env=ctx.env(), timeout=ctx.tool_timeout, cwd=ctx.workdir)
     if run.exit_code not in (0, 2):
         ctx.log(f"    convergence check failed to run: {run.tail(3)}")
+        return None
     return run.exit_code == 0
 
 
