@@ -12,7 +12,7 @@ from reconciler.cli.connection import connection_options, open_backend, print_st
 from reconciler.cli.output import colour_enabled
 from reconciler.cli.pipeline import load, plan_against
 from reconciler.drift.check import DEFAULT_LOOKBACK
-from reconciler.errors import EXIT_CHANGES, EXIT_OK
+from reconciler.errors import EXIT_CHANGES, EXIT_OK, ConfigError
 
 FORMATS = ("text", "markdown", "json")
 _RELATIVE = re.compile(r"(\d+)\s*([dhw])")
@@ -20,7 +20,10 @@ _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=
 
 
 def parse_since(value: str, now: datetime) -> datetime:
-    """`2026-11-01`, `2026-11-01T09:00:00Z`, an offset, or a span back from now: `7d`."""
+    """`2026-11-01`, `2026-11-01T09:00:00Z`, an offset, or a span back from now: `7d`.
+
+    A bad value is a `ConfigError` (exit 1), not a click usage error: click exits 2 for
+    those, which CI would read as "drift found"."""
     text = value.strip()
     relative = _RELATIVE.fullmatch(text)
     if relative:
@@ -28,13 +31,13 @@ def parse_since(value: str, now: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(
-            f"'{value}' is not a time: give an ISO-8601 date or time such as 2026-11-01 or "
+        raise ConfigError(
+            f"--since '{value}' is not a time: give an ISO-8601 date or time such as 2026-11-01 or "
             "2026-11-01T09:00:00Z, or a span back from now such as 36h, 7d or 2w."
         ) from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     if moment > now:
-        raise click.BadParameter(f"{value} is in the future.")
+        raise ConfigError(f"--since {value} is in the future.")
     return moment.astimezone(timezone.utc)
 
 

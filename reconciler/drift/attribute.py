@@ -24,6 +24,12 @@ def parse_time(text: str | None) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+def utc_text(moment: datetime) -> str:
+    """`2026-11-28T12:00:00Z`: the form the API and the reports use."""
+    utc = moment.astimezone(timezone.utc).replace(microsecond=0)
+    return utc.isoformat().replace("+00:00", "Z")
+
+
 def _norm(name: str) -> str:
     """`first_name`, `firstName` and `FirstName` are the same field: backends may report
     audit changes under the API's keys or the neutral ones."""

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Literal
 
 from reconciler.backends.base import Backend
-from reconciler.drift.attribute import parse_time
+from reconciler.drift.attribute import parse_time, utc_text
 from reconciler.drift.report import AuditReading, DriftedUser
 from reconciler.model import AuditEvent, LiveState
 
@@ -83,7 +83,7 @@ def choose_source(
 def read_audit(
     backend: Backend, users: list[DriftedUser], choice: AuditChoice, since: datetime
 ) -> tuple[list[AuditEvent], AuditReading]:
-    since_text = since.isoformat().replace("+00:00", "Z")
+    since_text = utc_text(since)
     if choice.source == "none":
         return [], AuditReading("none", since_text, 0, 0, choice.reason)
     log.info("audit history: %s", choice.reason)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from reconciler.backends.base import Backend
-from reconciler.drift.attribute import EventIndex, attribute
+from reconciler.drift.attribute import EventIndex, attribute, utc_text
 from reconciler.drift.audit import choose_source, read_audit
 from reconciler.drift.detect import detect
 from reconciler.drift.report import DriftReport
@@ -29,14 +29,15 @@ def check_drift(
     now: datetime,
     since: datetime | None = None,
 ) -> DriftReport:
-    since = since or default_since(now)
+    # Whole seconds: the report shows exactly the point the history was read from.
+    since = (since or default_since(now)).astimezone(timezone.utc).replace(microsecond=0)
     users = detect(plan, desired, live)
     choice = choose_source(users, live, since)
     events, reading = read_audit(backend, users, choice, since)
     explained = attribute(users, EventIndex(events))
     return DriftReport(
         target=plan.target,
-        checked_at=now.isoformat().replace("+00:00", "Z"),
+        checked_at=utc_text(now),
         desired_digest=plan.desired_digest,
         managed_users=plan.safety.managed_users,
         users=tuple(explained),

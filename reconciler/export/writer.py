@@ -27,7 +27,7 @@ DEFAULT_SCHEMA_REF = "../schemas/desired-state.schema.json"
 
 # Characters that never need quoting in a plain scalar in these positions. A leading
 # digit is always quoted: YAML 1.2 readers (editors) take `1e3` or `0o7` as numbers.
-_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_ .@'+/-]*")
+_PLAIN = re.compile(r"[^\W\d][\w .@'+/-]*")
 
 
 @dataclass(frozen=True, slots=True)
