@@ -63,7 +63,7 @@ class _Differ:
             key = user.key
             if not self.scope.contains(user.email):
                 self.warnings.append(
-                    f"{user.email} is outside settings.scope_email_domains and is ignored."
+                    f"{user.email} is outside settings.scope.emailDomains and is ignored."
                 )
                 continue
             if key in listed:
@@ -100,7 +100,7 @@ class _Differ:
                 self.skipped.append(
                     Skipped(
                         user.email,
-                        f"protected by settings.protected_users '{pattern}'",
+                        f"protected by settings.protectedUsers '{pattern}'",
                         differences,
                     )
                 )
@@ -259,8 +259,8 @@ class _Differ:
             self.skipped.append(
                 Skipped(
                     current.email,
-                    f"protected by settings.protected_users '{pattern}' "
-                    f"(not in the desired state; unmanaged_users: {policy})",
+                    f"protected by settings.protectedUsers '{pattern}' "
+                    f"(not in the desired state; unmanagedUsers: {policy})",
                     differences,
                 )
             )

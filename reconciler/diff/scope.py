@@ -12,7 +12,7 @@ def email_domain(email: str) -> str:
 
 
 class Scope:
-    """`settings.scope_email_domains` and `settings.protected_users`, compiled once."""
+    """`settings.scope.emailDomains` and `settings.protectedUsers`, compiled once."""
 
     def __init__(self, settings: Settings) -> None:
         domains = settings.scope_email_domains

@@ -85,7 +85,7 @@ def _gate_deletes(
         users = "user" if held_back == 1 else "users"
         warnings.append(
             f"{held_back} {users} not in the desired state would be deleted "
-            "(settings.unmanaged_users: delete), but deleting needs --allow-delete; "
+            "(settings.unmanagedUsers: delete), but deleting needs --allow-delete; "
             "they are deactivated instead."
         )
     return kept

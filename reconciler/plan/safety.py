@@ -16,23 +16,28 @@ MIN_PERCENT_LIMIT = 5
 def removal_limit(settings: SafetySettings, managed_users: int) -> tuple[int, str]:
     """The limit and how it was derived, in words for the verdict."""
     value = settings.max_removals
+    where = f"{settings.pos}: " if settings.pos else ""
     if isinstance(value, bool):
-        raise PlanError(f"settings.safety.max_removals must be a count or 'N%', not {value!r}.")
+        raise PlanError(
+            f"{where}settings.safety.maxRemovals must be a count or 'N%', not {value!r}."
+        )
     if isinstance(value, int):
         if value < 0:
-            raise PlanError("settings.safety.max_removals must not be negative.")
-        return value, "settings.safety.max_removals"
+            raise PlanError(f"{where}settings.safety.maxRemovals must not be negative.")
+        return value, "settings.safety.maxRemovals"
     text = str(value).strip()
     try:
         if not text.endswith("%"):
-            return removal_limit(SafetySettings(int(text)), managed_users)
+            return removal_limit(SafetySettings(int(text), settings.pos), managed_users)
         percent = float(text[:-1])
     except ValueError:
         raise PlanError(
-            f"settings.safety.max_removals must be a count or 'N%', not {value!r}."
+            f"{where}settings.safety.maxRemovals must be a count or 'N%', not {value!r}."
         ) from None
     if not 0 <= percent <= 100:
-        raise PlanError(f"settings.safety.max_removals must be between 0% and 100%, not {text}.")
+        raise PlanError(
+            f"{where}settings.safety.maxRemovals must be between 0% and 100%, not {text}."
+        )
     limit = max(MIN_PERCENT_LIMIT, math.floor(managed_users * percent / 100))
     return limit, f"{text} of {managed_users} managed users, at least {MIN_PERCENT_LIMIT}"
 

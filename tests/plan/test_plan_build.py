@@ -123,7 +123,7 @@ def test_delete_needs_both_the_policy_and_the_flag():
     assert (change.kind, change.email, change.removal) == (K.DEACTIVATE, "bob@x.com", True)
     assert change.before == {"status": "active"} and change.after == {"status": "deactivated"}
     assert held_back.warnings == (
-        "2 users not in the desired state would be deleted (settings.unmanaged_users: "
+        "2 users not in the desired state would be deleted (settings.unmanagedUsers: "
         "delete), but deleting needs --allow-delete; they are deactivated instead.",
     )
 

@@ -28,7 +28,7 @@ def test_count_limit_blocks_when_exceeded():
     verdict = plan(*tenant(10, 3, max_removals=2)).safety
     assert verdict.blocked and (verdict.removals, verdict.limit) == (3, 2)
     assert verdict.reason == (
-        "3 removals exceed the limit of 2 (settings.safety.max_removals): review the plan, "
+        "3 removals exceed the limit of 2 (settings.safety.maxRemovals): review the plan, "
         "then run again with --allow-removals 3 to proceed."
     )
 
@@ -98,5 +98,5 @@ def test_removal_limit(setting, managed, expected):
 
 @pytest.mark.parametrize("setting", ["lots", "150%", -1, "%"])
 def test_bad_limit_is_a_clear_error(setting):
-    with pytest.raises(PlanError, match=r"settings\.safety\.max_removals"):
+    with pytest.raises(PlanError, match=r"settings\.safety\.maxRemovals"):
         removal_limit(SafetySettings(setting), 10)
