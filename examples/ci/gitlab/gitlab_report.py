@@ -155,7 +155,7 @@ def drift_issue(gitlab: GitLab, args: argparse.Namespace) -> None:
     print(f"Updated drift issue #{iid}.")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     note = commands.add_parser("plan-note", help="create or update the merge request's plan note")
@@ -167,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     drift.add_argument(
         "--exitcode", type=int, required=True, help="exit code of `reconciler drift`"
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     missing = [
