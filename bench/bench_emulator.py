@@ -123,12 +123,24 @@ def main() -> None:
         ids = [user["id"] for user in state["users"][:: max(1, options.users // 500)]]
         user_paths = [f"/public/v1/user/{user_id}" for user_id in ids]
         run("GET /public/v1/user/{id}", port, token, user_paths, options.clients, options.requests)
-        run("GET /public/v1/product", port, token, ["/public/v1/product"], options.clients,
-            options.requests)
+        run(
+            "GET /public/v1/product",
+            port,
+            token,
+            ["/public/v1/product"],
+            options.clients,
+            options.requests,
+        )
         last = max(1, options.users - 499)
         pages = [f"/public/v1/user?startIndex={s}&count=500" for s in (1, options.users // 2, last)]
-        run("GET /public/v1/user count=500 (pages of 500)", port, token, pages, options.clients,
-            max(options.clients, options.requests // 20))
+        run(
+            "GET /public/v1/user count=500 (pages of 500)",
+            port,
+            token,
+            pages,
+            options.clients,
+            max(options.clients, options.requests // 20),
+        )
         stats = emulator.stats()
         print(f"server counted {stats['requests_total']} requests, responses {stats['responses']}")
 
