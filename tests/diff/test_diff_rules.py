@@ -171,6 +171,20 @@ def test_users_outside_scope_are_invisible():
     assert result.managed_users == 1
 
 
+def test_desired_users_outside_scope_are_ignored_with_a_warning():
+    want, have = states([du("vendor@Partner.com", ["crm"])], [], scope=["corp.com"])
+    result = diff(want, have)
+    assert result.changes == ()
+    assert result.warnings == (
+        "vendor@Partner.com is outside settings.scope.emailDomains and is ignored.",
+    )
+
+
+def test_scope_domains_compare_case_insensitively():
+    want, have = states([], [lu("Old@CORP.com")], scope=["corp.com"])
+    assert [c.kind for c in diff(want, have).changes] == [K.DEACTIVATE]
+
+
 def test_protected_users_are_skipped_with_their_differences():
     want, have = states(
         [du("Admin@x.com", ["crm"], role="User", active=False), du("ok@x.com")],
