@@ -161,6 +161,10 @@ class Demo:
             self.heading("Drift: what differs, and who did it")
             self.say(f"The nightly job finds the changes and names {admin} as their author.")
             self.run(["drift", USERS_DIR], expect=EXIT_CHANGES)
+            self.say(
+                "Exit code 2 means drift was found: a nightly CI job can open or update an "
+                "issue with `--format markdown`."
+            )
 
             self.heading("Apply again to restore the desired state")
             self.run(["apply", USERS_DIR, "--auto-approve"])
@@ -289,7 +293,7 @@ class Demo:
             status="Active",
             actor=admin,
         )
-        self.echo("and invites a contractor nobody put in the files, all in the web UI.")
+        self.echo("and adds a contractor nobody put in the files, all in the web UI.")
         return admin
 
     def _what_next(self, seconds: float) -> None:
@@ -307,7 +311,7 @@ class Demo:
             "      reconciler export --out users/tenant.yaml\n"
             "      reconciler plan users/              (expect: no changes)\n"
             "  - Wire it into CI: plan on pull requests, apply on merge, drift nightly;\n"
-            "    see the workflow examples in the project's ci/ directory and the README."
+            "    see the workflow examples under examples/ci/ in the project and the README."
         )
 
 

@@ -92,15 +92,14 @@ def drift(
     try:
         live, plan = plan_against(desired, backend)
         report = check_drift(desired, live, plan, backend, now=now, since=since_at)
+        if fmt == "markdown":
+            output = render_markdown(report)
+        elif fmt == "json":
+            output = render_json(report)
+        else:
+            output = render_text(report, colour=colour_enabled())
+        click.echo(output, nl=False)
     finally:
         print_stats(backend)
         backend.close()
-
-    if fmt == "markdown":
-        output = render_markdown(report)
-    elif fmt == "json":
-        output = render_json(report)
-    else:
-        output = render_text(report, colour=colour_enabled())
-    click.echo(output, nl=False)
     ctx.exit(EXIT_CHANGES if report.has_drift else EXIT_OK)

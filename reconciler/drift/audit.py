@@ -67,17 +67,22 @@ def choose_source(
             "per_user",
             per_user,
             log_requests,
-            f"{per_user} drifted user(s) cost about {per_user} request(s) one history at a "
-            f"time, fewer than the customer log's estimated {log_requests} page(s) "
-            f"({max(recent, differences)} events or more)",
+            f"reading {_n(per_user, 'drifted user')}'s history one at a time costs about "
+            f"{_n(per_user, 'request')}, fewer than the customer log's estimated "
+            f"{_n(log_requests, 'page')} ({max(recent, differences)} events or more)",
         )
     return AuditChoice(
         "customer_log",
         per_user,
         log_requests,
-        f"the customer log since then should take about {log_requests} page(s), no more than "
-        f"the {per_user} request(s) of reading {per_user} user histories one by one",
+        f"the customer log should take about {_n(log_requests, 'request')}, no more than "
+        f"reading {_n(per_user, 'drifted user')}'s history one at a time "
+        f"({_n(per_user, 'request')})",
     )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def read_audit(
@@ -109,7 +114,7 @@ def read_audit(
                     e for e in backend.user_audit(user.user_id) if parse_time(e.timestamp) >= since
                 )
     spent = backend.stats().requests - start
-    log.info("audit history: %d events read in %d requests", len(events), spent)
+    log.info("audit history: %s read in %s", _n(len(events), "event"), _n(spent, "request"))
     return events, AuditReading(source, since_text, spent, len(events), reason)
 
 
