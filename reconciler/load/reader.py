@@ -17,7 +17,6 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.events import (
     AliasEvent,
-    DocumentEndEvent,
     DocumentStartEvent,
     MappingEndEvent,
     MappingStartEvent,
@@ -98,7 +97,7 @@ def read_document(file: str, data: bytes) -> tuple[Document, list[Diagnostic]]:
         builder.dispose()
         if collecting:
             gc.enable()
-    return Document(file, value, positions=builder.positions), problems
+    return Document(file, value, root=builder.root, positions=builder.positions), problems
 
 
 def _check_text(file: str, data: bytes) -> Diagnostic | None:
@@ -152,6 +151,7 @@ class _Builder:
         self.written = 0  # events for nodes actually in the file
         self.expanded = 0  # nodes added by aliases
         self.keys: dict[str, str] = {}  # one string object per distinct key
+        self.root = pack(1, 1)
 
     def dispose(self) -> None:
         self.loader.dispose()
@@ -166,10 +166,12 @@ class _Builder:
         self.next_event()  # StreamStartEvent
         event = self.next_event()
         if type(event) is StreamEndEvent:
-            raise _Fatal("the file is empty", 1, 1)
+            raise _Fatal("the file has no content (only comments or blank lines)", 1, 1)
         if type(event) is not DocumentStartEvent:  # pragma: no cover - parser guarantees it
             raise _Fatal("invalid YAML: expected a document", 1, 1)
-        value = self.node(self.next_event(), 0)
+        event = self.next_event()
+        self.root = _at(event)
+        value = self.node(event, 0)
         self.next_event()  # DocumentEndEvent
         event = self.next_event()
         if type(event) is not StreamEndEvent:

@@ -40,8 +40,11 @@ def validate_documents(documents: list[Document], problems: list[Diagnostic]) ->
     problems = list(problems)
     readable = [d for d in documents if d.value is not None]
     complete = not problems and len(readable) == len(documents)
+    # A value the loader refused (a bad tag, say) reads as null; the schema would
+    # complain about that null too, at the same place, and only add noise.
+    already = {p.pos for p in problems if p.pos}
     for document in readable:
-        problems.extend(schema_problems(document))
+        problems.extend(p for p in schema_problems(document) if p.pos not in already)
     merged = merge_documents(readable, problems)
     check_rules(merged, problems, complete=complete)
     if problems:

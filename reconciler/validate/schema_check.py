@@ -158,6 +158,12 @@ def _diagnostics(
             seen.add(marker)
     elif keyword in ("minProperties", "maxProperties") and path[:1] == ("products",):
         yield at(path, "give exactly one of `name` or `id` for a product")
+    elif path[-1:] == ("maxRemovals",):
+        yield at(
+            path,
+            f"{_describe(instance)} is not a valid maxRemovals: give a number of "
+            'users such as 25, or a percentage from 0% to 100% such as "10%"',
+        )
     elif keyword in ("pattern", "minLength", "maxLength", "anyOf", "minimum", "minItems"):
         title = sub.get("title", "value")
         described = _describe(instance)
