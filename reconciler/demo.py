@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,8 @@ class Demo:
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         self.say(f"(exit code {code})")
+        if code == 130:
+            raise KeyboardInterrupt  # Ctrl-C inside a step: stop the tour, clean up
         if code != expect:
             raise DemoFailed(
                 f"the demo stopped: `reconciler {' '.join(args)}` exited {code}, expected "
@@ -132,6 +135,7 @@ class Demo:
             self.heading("Export the tenant as a desired-state file")
             self.say("Start from what exists: every user and product grant, as YAML for git.")
             (self.workdir / USERS_DIR).mkdir(exist_ok=True)
+            _write_schema(self.workdir)
             self.run(["export", "--out", TENANT_FILE])
             self._show_head(TENANT_FILE, 22)
 
@@ -321,6 +325,13 @@ def _product_id(state: dict[str, Any], alias: str, workdir: Path) -> str:
     if "id" in ref:
         return str(ref["id"])
     return next(p["id"] for p in state["products"] if p["name"] == ref["name"])
+
+
+def _write_schema(workdir: Path) -> None:
+    """Where the exported files' first line points, so editors can check them."""
+    schema = resources.files("reconciler.schemas") / "desired-state.schema.json"
+    (workdir / "schemas").mkdir(exist_ok=True)
+    (workdir / "schemas" / "desired-state.schema.json").write_bytes(schema.read_bytes())
 
 
 def _user_blocks(lines: list[str]) -> dict[str, tuple[int, int]]:

@@ -67,7 +67,7 @@ def choose_source(
             "per_user",
             per_user,
             log_requests,
-            f"reading {_n(per_user, 'drifted user')}'s history one at a time costs about "
+            f"reading the history of {_n(per_user, 'drifted user')} one by one costs about "
             f"{_n(per_user, 'request')}, fewer than the customer log's estimated "
             f"{_n(log_requests, 'page')} ({max(recent, differences)} events or more)",
         )
@@ -76,7 +76,7 @@ def choose_source(
         per_user,
         log_requests,
         f"the customer log should take about {_n(log_requests, 'request')}, no more than "
-        f"reading {_n(per_user, 'drifted user')}'s history one at a time "
+        f"reading the history of {_n(per_user, 'drifted user')} one by one "
         f"({_n(per_user, 'request')})",
     )
 

@@ -127,6 +127,8 @@ def _header(
         "# - last sign-in, creation and update times, and the audit history are not kept.",
         "# - products are matched by id; the comment after an alias is the product's name",
         "#   at export time. Groups are not reconstructed: each user lists products directly.",
+        "# Editors complete and check this file with the schema named on line 1; save it",
+        "# with `reconciler schema > schemas/desired-state.schema.json` (or fix the path).",
     ]
     if domains:
         lines.append(
