@@ -111,6 +111,43 @@ def untouchable(desired, live: LiveState) -> dict[str, tuple]:
     }
 
 
+def assert_matches_desired(desired, before: LiveState, after: LiveState, allow_delete: bool):
+    """The rules, checked directly against the result (independent of diff itself)."""
+    scope = Scope(desired.settings)
+    managed = {alias: PRODUCT_IDS[alias] for alias in PRODUCTS}
+
+    def held(state: LiveState, user: LiveUser) -> set[str]:
+        return {a for a, pid in managed.items() if user.id in state.provisioning[pid]}
+
+    listed = set()
+    for wanted in desired.users:
+        if not scope.contains(wanted.email) or scope.protected_by(wanted.email):
+            continue
+        listed.add(wanted.key)
+        user = after.users.get(wanted.key)
+        if user is None:
+            assert not wanted.active and wanted.key not in before.users
+            continue
+        assert user.fields() == wanted.fields()
+        assert user.active == wanted.active
+        if wanted.active:
+            assert held(after, user) == wanted.products
+        else:  # a deactivated user cannot be granted anything
+            assert held(after, user) <= wanted.products
+    policy = desired.settings.unmanaged_users
+    for key, user in before.users.items():
+        if key in listed or not scope.contains(user.email) or scope.protected_by(user.email):
+            continue
+        now = after.users.get(key)
+        if policy == "ignore":
+            assert now == user and held(after, user) == held(before, user)
+        elif policy == "delete" and allow_delete:
+            assert now is None
+        else:
+            assert now is not None and not now.active
+            assert held(after, now) == held(before, user)  # no separate revokes
+
+
 @settings(max_examples=200, deadline=None)
 @given(desired_users, live_users, options, st.booleans())
 def test_applying_a_plan_converges(desired_list, live_list, opts, allow_delete):
@@ -118,6 +155,7 @@ def test_applying_a_plan_converges(desired_list, live_list, opts, allow_delete):
     plan = build_plan(desired, live, target="https://t", allow_delete=allow_delete)
     after = simulate(plan, live)
 
+    assert_matches_desired(desired, live, after, allow_delete)
     again = build_plan(desired, after, target="https://t", allow_delete=allow_delete)
     assert again.changes == (), again.changes
     assert untouchable(desired, after) == untouchable(desired, live)
