@@ -30,6 +30,7 @@ from dataclasses import dataclass
 INFINITY = math.inf
 FIRST_PROBE_STEP = 0.05  # seconds; doubles after each probe that came too early
 MAX_OBSERVATIONS = 32
+MAX_WINDOWS_BETWEEN = 64
 
 
 @dataclass(slots=True)
@@ -67,23 +68,26 @@ class WindowEstimator:
         self._period = None
 
     def add(self, lo: float, hi: float) -> None:
+        """Record a refill in (lo, hi]. The number of windows since the previous one
+        is the smallest that fits every observation; observations no period explains
+        are dropped oldest first."""
         lo = min(lo, hi)
-        if not self._obs:
-            self._obs.append(_Refill(lo, hi, 0))
-            return
-        last = self._obs[-1]
-        n = 1
-        if self._period is not None:
-            n = max(1, round((hi - last.hi) / ((self._period[0] + self._period[1]) / 2)))
-        self._obs.append(_Refill(lo, hi, last.k + n))
-        del self._obs[:-MAX_OBSERVATIONS]
-        self._period = self._fit()
-        while self._period is None and len(self._obs) > 2:
-            del self._obs[0]
-            self._period = self._fit()
-        if self._period is None and len(self._obs) == 2:
-            # two refills that no period explains: start again from the latest
-            del self._obs[0]
+        if self._obs:
+            last = self._obs[-1]
+            # the old window lasted at least from the previous refill to `lo`
+            t_min = max(self._period[0] if self._period else 0.0, lo - last.hi)
+            for n in range(1, MAX_WINDOWS_BETWEEN + 1):
+                if (hi - last.lo) / n < t_min:
+                    break  # more windows would make the period impossibly short
+                self._obs.append(_Refill(lo, hi, last.k + n))
+                period = self._fit()
+                if period is not None:
+                    self._period = period
+                    del self._obs[:-MAX_OBSERVATIONS]
+                    return
+                self._obs.pop()
+        self._obs[:] = [_Refill(lo, hi, 0)]
+        self._period = None
 
     @property
     def period(self) -> tuple[float, float] | None:
@@ -130,8 +134,9 @@ class RateBudget:
         self._windows = WindowEstimator()
         self._known: int | None = None  # lowest Remaining seen in the current window
         self._known_at = -INFINITY  # arrival of the response that set it
+        self._others_rate: float | None = None  # points/s other integrations spend
+        self._debits = 0  # points taken off `_known` by guess, not by an answer
         self._in_flight = 0
-        self._peak_in_flight = 1
         self._old_window_sent = -INFINITY  # latest send answered within the current window
         self._window_began = -INFINITY  # arrival of the response that showed the refill
         self._probe_step = FIRST_PROBE_STEP
@@ -169,7 +174,6 @@ class RateBudget:
                 ticket.probe = True
                 ticket.sure = self._probe_plan()[1]
             self._in_flight += 1
-            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
             if self.max_rps:
                 self._next_slot = max(now, self._next_slot) + 1.0 / self.max_rps
             return ticket
@@ -206,7 +210,9 @@ class RateBudget:
             elif remaining is not None:
                 self._observe(ticket, now, remaining)
             elif self._known is not None and answered:
-                self._known = max(0, self._known - 1)  # errors cost their point too
+                # errors cost their point too, but the server did not say how many are left
+                self._known = max(0, self._known - 1)
+                self._debits += 1
             if ticket.probe and not self._refilled_since(ticket):
                 self._probe_failed(ticket, now)
             self._cond.notify_all()
@@ -227,23 +233,29 @@ class RateBudget:
             self._known, self._known_at = remaining, now
             self._old_window_sent = max(self._old_window_sent, ticket.sent)
             return
-        # An answer to a request sent after the current low was seen cannot be stale,
-        # so any rise is a refill; otherwise only a rise beyond what the requests that
-        # were in flight together could explain.
+        # A request sent after the current low arrived was handled after it, so if it
+        # shows more points the window has refilled. Answers to older requests may be
+        # stale by any amount and prove nothing (a fresh answer follows soon enough).
         fresh = ticket.sent > self._known_at
         rise = remaining - self._known
-        if rise > 0 and (fresh or rise > self._peak_in_flight + 2):
+        if fresh and rise > self._debits:
             if self._old_window_sent > -INFINITY:
                 self._windows.add(self._old_window_sent, now)
-            self._known, self._known_at = remaining, now
+            self._known, self._known_at, self._debits = remaining, now, 0
             self._window_began = now
             self._old_window_sent = ticket.sent
             self._probe_step = FIRST_PROBE_STEP
             self._probe_not_before = -INFINITY
             self._forced_probe_at = None
             return
-        if remaining <= self._known:
-            self._known, self._known_at = remaining, now
+        if fresh and ticket.probe and now > self._known_at:
+            # nothing else of ours was in flight: every other point spent was someone else's
+            others = max(0, self._known - self._debits - remaining - 1)
+            rate = others / (now - self._known_at)
+            previous = self._others_rate
+            self._others_rate = rate if previous is None else (previous + rate) / 2
+        if remaining <= self._known or fresh:
+            self._known, self._known_at, self._debits = remaining, now, 0
         self._old_window_sent = max(self._old_window_sent, ticket.sent)
 
     def _refilled_since(self, ticket: Ticket) -> bool:
@@ -253,6 +265,7 @@ class RateBudget:
         if ticket.sure:
             # the refill did not come when the estimate said it must: it is wrong
             self._windows.reset()
+            self._probe_step = FIRST_PROBE_STEP
         self._probe_not_before = now + self._probe_step
         self._probe_step *= 2
 
@@ -271,12 +284,18 @@ class RateBudget:
         lo, hi = window
         return hi - lo > 0.05 * self._windows.period[0] + 0.005
 
-    def _probe_allowed(self) -> bool:
-        """Whether an early probe may spend a point: the spare one, or while learning
-        the lower half of the reserve."""
+    def _projected(self, at: float) -> float:
+        """Points likely left at `at` in this window, counting other integrations'
+        spending since the last answer."""
         assert self._known is not None
+        spent = (self._others_rate or 0.0) * max(0.0, at - self._known_at)
+        return self._known - spent
+
+    def _probe_allowed(self, at: float) -> bool:
+        """Whether an early probe at `at` may spend a point: the spare one, or while
+        learning the lower half of the reserve."""
         floor = self.reserve - (self.reserve // 2 if self._learning() else 0)
-        return self._known - 1 >= floor
+        return self._projected(at) - 1 >= floor
 
     def _probe_plan(self) -> tuple[float, bool]:
         """When the next probe may go, and whether it is a sure one (sent when the
@@ -289,7 +308,7 @@ class RateBudget:
         lo, hi = window
         lo = max(lo, self._old_window_sent)
         margin = 0.002 + 0.002 * self._windows.period[0]
-        if self._probe_allowed() and hi - lo > margin:
+        if hi - lo > margin and self._probe_allowed((lo + hi) / 2):
             return (lo + hi) / 2, False
         return hi + margin, True
 
