@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,14 @@ from typing import Any
 import click
 
 from reconciler.cli.connection import connection_options, open_backend, print_stats
+from reconciler.cli.output import colour_enabled, style
 from reconciler.errors import ConfigError
 from reconciler.export.writer import DEFAULT_SCHEMA_REF
+
+
+def warning(message: str) -> None:
+    prefix = style("Warning: ", colour_enabled(sys.stderr), fg="yellow", bold=True)
+    click.echo(prefix + message, err=True)
 
 
 @click.command()
@@ -80,6 +87,8 @@ def export(
     result = export_desired(
         live, target=target, exported_at=exported_at, domains=cleaned, schema_ref=schema_ref
     )
+    for problem in result.problems:
+        warning(f"{problem}: the file will not validate until it is fixed.")
     if out is None:
         click.echo(result.text, nl=False)
     else:

@@ -14,13 +14,15 @@ from collections.abc import Iterable
 from reconciler.model import LiveProduct
 
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
+# Aliases may be 64 characters long; leave room for a "-NN" suffix.
+MAX_SLUG = 60
 
 
 def slugify(text: str, fallback: str = "product") -> str:
     """`AgilePlace Production` -> `agileplace-production`; accents folded to ASCII."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")
-    return slug or fallback
+    return slug[:MAX_SLUG].rstrip("-") or fallback
 
 
 def product_aliases(products: Iterable[LiveProduct]) -> dict[str, str]:

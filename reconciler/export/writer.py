@@ -9,7 +9,6 @@ something else (`no`, `1e3`, `null`, `: `, ...).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -21,7 +20,7 @@ import yaml
 
 from reconciler.errors import ConfigError
 from reconciler.export.aliases import product_aliases
-from reconciler.model import LiveState, LiveUser, email_key
+from reconciler.model import ROLES, LiveState, LiveUser, email_key
 
 DEFAULT_SCHEMA_REF = "../schemas/desired-state.schema.json"
 
@@ -36,6 +35,9 @@ class ExportResult:
     users: int
     products: int
     left_out: int  # live users outside the requested domains
+    # Live values the desired-state format refuses (e.g. an empty last name): written
+    # as they are, so `reconciler validate` points at each, and listed in the header.
+    problems: tuple[str, ...] = ()
 
 
 def _scalar(value: object) -> str:
@@ -44,8 +46,37 @@ def _scalar(value: object) -> str:
     text = str(value)
     if _PLAIN.fullmatch(text) and not text.endswith(" ") and yaml.safe_load(text) == text:
         return text
-    # A JSON string is a valid YAML double-quoted scalar, escapes included.
-    return json.dumps(text, ensure_ascii=False)
+    return _double_quoted(text)
+
+
+def _literal_ok(code: int) -> bool:
+    """May this character stand as itself inside a YAML double-quoted scalar? The
+    Unicode line breaks (NEL, LINE and PARAGRAPH SEPARATOR) would be folded and a BOM
+    dropped, and YAML refuses non-printable characters anywhere, so those are escaped."""
+    return (
+        0x20 <= code <= 0x7E
+        or (0xA0 <= code <= 0xD7FF and code not in (0x2028, 0x2029))
+        or (0xE000 <= code <= 0xFFFD and code != 0xFEFF)
+        or 0x10000 <= code <= 0x10FFFF
+    )
+
+
+def _double_quoted(text: str) -> str:
+    out = ['"']
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif _literal_ok(code):
+            out.append(char)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02X}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04X}")
+        else:
+            out.append(f"\\U{code:08X}")
+    out.append('"')
+    return "".join(out)
 
 
 def _in_domains(user: LiveUser, domains: Sequence[str] | None) -> bool:
@@ -81,8 +112,15 @@ def export_desired(
             granted.setdefault(user_id, []).append(alias)
 
     pending = sum(1 for u in users if u.status == "pending")
+    problems = tuple(p for u in users for p in _problems(u))
     lines = [f"# yaml-language-server: $schema={schema_ref}"]
     lines += _header(target, exported_at, domains, pending, left_out)
+    if problems:
+        lines.append(
+            f"# WARNING: {len(problems)} live value(s) break the format's rules; "
+            "`reconciler validate` points at each. Fix them here or in the tenant:"
+        )
+        lines += [f"# - {_comment(p)}" for p in problems]
     lines.append("version: 1")
     if domains:
         lines.append("settings:")
@@ -102,13 +140,33 @@ def export_desired(
         for user in users:
             lines += _user_lines(user, sorted(granted.get(user.id, ())))
     return ExportResult(
-        text="\n".join(lines) + "\n", users=len(users), products=len(aliases), left_out=left_out
+        text="\n".join(lines) + "\n",
+        users=len(users),
+        products=len(aliases),
+        left_out=left_out,
+        problems=problems,
     )
 
 
+def _problems(user: LiveUser) -> list[str]:
+    """What the desired-state schema would refuse in this live user (its name rules)."""
+    found = []
+    for label, value in (("firstName", user.first_name), ("lastName", user.last_name)):
+        if not value.strip():
+            found.append(f"{user.email}: {label} is empty")
+        elif value != value.strip():
+            found.append(f"{user.email}: {label} {value!r} has leading or trailing spaces")
+        elif len(value) > 100:
+            found.append(f"{user.email}: {label} is longer than 100 characters")
+    if user.role not in ROLES:
+        found.append(f"{user.email}: role {user.role!r} is not Administrator or User")
+    return found
+
+
 def _comment(text: str) -> str:
-    # A comment ends at the line break; nothing else in it needs escaping.
-    return " ".join(text.split())
+    # A comment ends at the line break, and YAML refuses non-printable characters
+    # even there; anything else may stand as it is.
+    return " ".join("".join(c if _literal_ok(ord(c)) else " " for c in text).split())
 
 
 def _header(

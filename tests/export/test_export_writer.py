@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.errors import ConfigError
 from reconciler.export import export_desired, product_aliases, slugify, write_atomic
@@ -136,3 +139,36 @@ def test_write_atomic_replaces_whole_file_and_refuses_missing_dir(tmp_path: Path
     assert [p.name for p in tmp_path.iterdir()] == ["users.yaml"]
     with pytest.raises(ConfigError, match="does not exist"):
         write_atomic(tmp_path / "nope" / "x.yaml", "x")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=40))
+def test_any_name_reads_back_exactly(name: str) -> None:
+    result = export_desired(
+        live_state([user("u-1", "a@example.com", first_name=name, last_name=name)]),
+        target="https://t.example\n# not a key",
+        exported_at="2026-11-28T00:00:00Z",
+    )
+    data = yaml.safe_load(result.text)
+    assert data["users"][0]["firstName"] == name
+    assert data["users"][0]["lastName"] == name
+
+
+@given(st.text(max_size=80))
+def test_product_aliases_always_fit_the_alias_pattern(name: str) -> None:
+    products = [LiveProduct("p-1", name), LiveProduct("p-2", name), LiveProduct("p-3", name + "!")]
+    aliases = product_aliases(products)
+    assert len(set(aliases.values())) == 3
+    assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", a) for a in aliases.values())
+
+
+def test_values_the_format_refuses_are_flagged_not_altered() -> None:
+    result = export_desired(
+        live_state([user("u-1", "a@example.com", first_name=" Ann", last_name="")]),
+        target="https://t.example",
+        exported_at="2026-11-28T00:00:00Z",
+    )
+    assert len(result.problems) == 2
+    assert "# WARNING: 2 live value(s) break the format's rules" in result.text
+    data = yaml.safe_load(result.text)
+    assert data["users"][0]["firstName"] == " Ann"
