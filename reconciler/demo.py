@@ -142,9 +142,11 @@ class Demo:
             self.heading("Edit the desired state, as in a pull request")
             edits = self._edit()
             self.echo(
-                f"Promote {edits.promoted} to Administrator; grant {edits.granted} "
-                f"{edits.granted_product}; remove {edits.removed} (they left); add "
-                f"{edits.added} in a second file."
+                "The pull request:\n"
+                f"  - promotes {edits.promoted} to Administrator,\n"
+                f"  - grants {edits.granted} {edits.granted_product},\n"
+                f"  - removes {edits.removed}, who left (apply deactivates them),\n"
+                f"  - adds {edits.added} in a second file."
             )
             self._show_diff()
 
