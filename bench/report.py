@@ -89,7 +89,7 @@ def verdicts(results: Results) -> list[Verdict]:
                 f"{p.tool.total_requests} requests ({text or 'at the minimum'})"
                 if p.tool.ok
                 else _failed(p.tool),
-                not over if p.tool.ok else None,
+                not over if p.tool.ok else False,
                 "; ".join(f"`{e}` {n} pages over" for e, n in over.items()),
             )
         )
@@ -113,13 +113,13 @@ def verdicts(results: Results) -> list[Verdict]:
                 )
             )
         limit = APPLY_429_SHARED if a.second_consumer else APPLY_429_ALONE
-        met = a.tool.throttled <= limit
+        met = a.tool.throttled <= limit and a.tool.ok
         out.append(
             Verdict(
                 f"{label}: at most {limit} 429s",
-                str(a.tool.throttled),
+                str(a.tool.throttled) if a.tool.ok else _failed(a.tool),
                 met,
-                "" if met else f"{a.tool.throttled - limit} too many",
+                "" if a.tool.throttled <= limit else f"{a.tool.throttled - limit} too many",
             )
         )
     return out
