@@ -213,3 +213,30 @@ def test_one_drifted_user_in_a_busy_log_reads_only_their_history(
     assert audit_requests(emulator) == (0, 1)
     assert "read from each drifted user's history" in result.stdout
     assert f"updated by {admin}" in result.stdout
+
+
+def test_a_log_longer_than_estimated_is_given_up_for_user_histories(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    # The server pages the customer log 10 at a time, so it costs far more than the
+    # estimate (one page of up to 200); drift stops paying for it once it has cost
+    # as much as the three drifted users' own histories.
+    emulator = emulator_factory(users=25, products=5, seed=1, page_max={"audit": 10})
+    desired = exported(emulator, tmp_path)
+    admin, users = people(emulator)
+    for n in range(40):  # noise the customer log must page through
+        emulator.out_of_band("update", email=users[3]["email"], firstName=f"Noise{n}", actor=admin)
+    emulator.out_of_band(
+        "update", email=users[3]["email"], firstName=users[3]["firstName"], actor=admin
+    )
+    for user in users[:3]:
+        emulator.out_of_band("update", email=user["email"], lastName="Moved", actor=admin)
+    emulator.reset_stats()
+    result = run_cli(emulator, "-v", "drift", str(desired))
+    assert result.code == 2
+    log_requests, per_user_requests = audit_requests(emulator)
+    assert per_user_requests == 3
+    assert log_requests <= 4  # not the 5 pages the whole log takes
+    assert "longer than estimated" in result.stderr
+    assert "read from each drifted user's history" in result.stdout
+    assert result.stdout.count(f"updated by {admin}") == 3
