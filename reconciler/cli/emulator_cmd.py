@@ -101,6 +101,33 @@ class Faults(click.ParamType):
         return rates
 
 
+class PageMaxima(click.ParamType):
+    name = "ENDPOINT=N,..."
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> dict[str, int]:
+        from reconciler.emulator import PAGE_LIMITS
+
+        if isinstance(value, dict):
+            return value
+        maxima: dict[str, int] = {}
+        for item in str(value).split(","):
+            if not item.strip():
+                continue
+            endpoint, sep, number = item.partition("=")
+            endpoint = endpoint.strip()
+            if not sep or endpoint not in PAGE_LIMITS:
+                self.fail(
+                    f"{item.strip()!r} is not a page maximum; use ENDPOINT=N with ENDPOINT one "
+                    f"of {', '.join(PAGE_LIMITS)} (e.g. users=100,product_users=200)",
+                    param,
+                    ctx,
+                )
+            if not number.strip().isdigit() or int(number) < 1:
+                self.fail(f"the page maximum of {endpoint} must be a positive integer", param, ctx)
+            maxima[endpoint] = int(number)
+        return maxima
+
+
 def _load_state(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -229,6 +256,20 @@ def _read_secret(path: Path) -> str:
     help="How long an issued token stays valid.",
 )
 @click.option(
+    "--page-max",
+    type=PageMaxima(),
+    default="",
+    metavar="ENDPOINT=N,...",
+    help="Change the maximum page size of endpoints: users (default maximum 500), "
+    "user_audit (200), audit (200), products (100), product_users (1000). "
+    "Example: users=100",
+)
+@click.option(
+    "--admin-from-anywhere",
+    is_flag=True,
+    help="Let peers that are not on loopback use the /_emulator/ admin routes.",
+)
+@click.option(
     "--client-id",
     default="reconciler-emulator",
     show_default=True,
@@ -254,6 +295,8 @@ def emulator(
     faults: dict[str, float],
     fault_seed: int,
     token_lifetime: int,
+    page_max: dict[str, int],
+    admin_from_anywhere: bool,
     client_id: str,
     client_secret_file: Path | None,
 ) -> None:
@@ -295,6 +338,8 @@ def emulator(
         "token_lifetime": float(token_lifetime),
         "fault_seed": fault_seed,
         "client_id": client_id,
+        "page_max": page_max,
+        "admin_from_anywhere": admin_from_anywhere,
         "host": host,
         "port": port,
         **faults,

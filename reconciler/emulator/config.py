@@ -16,6 +16,15 @@ PAGE_LIMITS: dict[str, tuple[int, int]] = {
     "product_users": (100, 1000),
 }
 
+# The same endpoints named by their path templates, which callers may use instead.
+PAGE_ALIASES: dict[str, str] = {
+    "/public/v1/user": "users",
+    "/public/v1/user/{id}/audit": "user_audit",
+    "/public/v1/audit": "audit",
+    "/public/v1/product": "products",
+    "/public/v1/product/{pid}/user": "product_users",
+}
+
 # Settings that may change while the server runs (`Emulator.configure`).
 RUNTIME_SETTINGS: frozenset[str] = frozenset(
     {
@@ -71,9 +80,10 @@ class EmulatorConfig:
 
 def page_limits(page_max: Mapping[str, int]) -> dict[str, tuple[int, int]]:
     """Per-endpoint (default, maximum) after the configured maxima are applied."""
+    named = {PAGE_ALIASES.get(key, key): value for key, value in page_max.items()}
     limits = {}
     for endpoint, (default, maximum) in PAGE_LIMITS.items():
-        maximum = int(page_max.get(endpoint, maximum))
+        maximum = int(named.get(endpoint, maximum))
         limits[endpoint] = (min(default, maximum), maximum)
     return limits
 
@@ -115,7 +125,7 @@ def validate_settings(settings: Mapping[str, Any]) -> None:
         if not isinstance(page_max, Mapping):
             raise ValueError("page_max must map endpoint names to maximum page sizes")
         for endpoint, maximum in page_max.items():
-            if endpoint not in PAGE_LIMITS:
+            if PAGE_ALIASES.get(endpoint, endpoint) not in PAGE_LIMITS:
                 known = ", ".join(PAGE_LIMITS)
                 raise ValueError(f"page_max names unknown endpoint {endpoint!r} (known: {known})")
             if isinstance(maximum, bool) or not isinstance(maximum, int) or maximum < 1:

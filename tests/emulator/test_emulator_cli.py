@@ -33,6 +33,8 @@ from reconciler.emulator import Emulator
         (["--users", "-1"], "-1"),
         (["--state", "x.json", "--users", "3"], "not both"),
         (["--client-id", "a:b"], "':'"),
+        (["--page-max", "everything=5"], "not a page maximum"),
+        (["--page-max", "users=0"], "positive integer"),
     ],
 )
 def test_bad_flags_get_a_clear_error(args: list[str], message: str) -> None:

@@ -58,6 +58,9 @@ def test_count_above_the_maximum_is_capped_not_refused(api_for: Callable[..., Ap
     assert page["itemsPerPage"] == 12
     assert len(page["Resources"]) == 12
     assert api.get("/public/v1/product", count=5000).json()["itemsPerPage"] == 100
+    api.emulator.configure(page_max={"/public/v1/product": 2})
+    capped = api.get("/public/v1/product", count=5000).json()
+    assert capped["itemsPerPage"] == 2 and len(capped["Resources"]) == 2
 
 
 def test_default_page_sizes_follow_the_contract(api_for: Callable[..., Api]) -> None:
