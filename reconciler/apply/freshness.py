@@ -72,9 +72,10 @@ def check_fresh(plan: Plan, backend: Backend, *, concurrency: int = 4) -> None:
     if problems:
         listed = "\n".join(f"  - {p}" for p in problems)
         count = len(problems)
+        changes = "1 change depends" if count == 1 else f"{count} changes depend"
         raise StalePlanError(
-            f"plan is stale: {count} change{'s' if count != 1 else ''} depend on live "
-            f"records that changed since the plan was made (at {plan.created_at}):\n"
+            f"plan is stale: {changes} on live records that changed since the plan "
+            f"was made (at {plan.created_at}):\n"
             f"{listed}\nNothing was changed. Re-run plan and review the new plan."
         )
 

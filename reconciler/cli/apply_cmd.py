@@ -103,11 +103,13 @@ def apply(
             "made from. Nothing was changed. Re-run plan and review the new plan."
         )
 
+    if saved is not None:  # refuse a blocked saved plan before connecting
+        check_safety(saved, allow_removals=allow_removals)
+
     backend = open_backend(**connection)
     concurrency = int(connection.get("concurrency") or 4)
     try:
         if saved is not None:
-            check_safety(saved, allow_removals=allow_removals)
             check_fresh(saved, backend, concurrency=concurrency)
             plan = saved
             click.echo(render(plan, "text"), nl=False)

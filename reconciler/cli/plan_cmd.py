@@ -93,11 +93,17 @@ def plan(
             from reconciler.apply.planfile import save_plan
 
             save_plan(result, out)
-            click.echo(
-                f"Saved the plan to {out}. Apply exactly these changes with: "
-                f"reconciler apply --plan {out}",
-                err=True,
-            )
+            if result.safety.blocked:
+                hint = (
+                    f"Saved the blocked plan to {out}; after review it applies only with: "
+                    f"reconciler apply --plan {out} --allow-removals {result.safety.removals}"
+                )
+            else:
+                hint = (
+                    f"Saved the plan to {out}. Apply exactly these changes with: "
+                    f"reconciler apply --plan {out}"
+                )
+            click.echo(hint, err=True)
     finally:
         print_stats(backend)
         backend.close()
