@@ -266,7 +266,7 @@ class _Builder:
         if tag in _CONVERT:
             try:
                 return _CONVERT[tag](ScalarNode(tag, value))
-            except (ValueError, TypeError, OverflowError):
+            except (ValueError, TypeError, OverflowError, IndexError, KeyError):
                 self.problem(f"{value!r} is not a number (tagged {_short(tag)})", event)
                 return None
         if tag in (_TIMESTAMP, _YAML + "value") and event.implicit[0]:
