@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.load import expand_paths, format_path, load_files, read_document
-from reconciler.load import reader
+from reconciler.load import expand_paths, format_path, load_files, read_document, reader
 from reconciler.model import SourcePos
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
-
 from cli_helpers import run_cli
+from jsonschema import Draft202012Validator
 
 ROOT = Path(__file__).parents[2]
 BASIC = ROOT / "examples" / "basic" / "users.yaml"

@@ -153,7 +153,8 @@ def test_references_are_not_checked_when_a_file_is_unreadable(tmp_path: Path) ->
     write(tmp_path / "a.yaml", "version: 1\ngroups: {eng: {products: []}\n")
     write(
         tmp_path / "b.yaml",
-        "version: 1\nusers:\n  - {email: a@example.com, firstName: A, lastName: B, groups: [eng]}\n",
+        "version: 1\nusers:\n"
+        "  - {email: a@example.com, firstName: A, lastName: B, groups: [eng]}\n",
     )
     with pytest.raises(InputError) as info:
         load_desired([tmp_path])
