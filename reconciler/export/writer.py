@@ -14,9 +14,8 @@ import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-
-import yaml
 
 from reconciler.errors import ConfigError
 from reconciler.export.aliases import product_aliases
@@ -40,11 +39,20 @@ class ExportResult:
     problems: tuple[str, ...] = ()
 
 
+# Plain words YAML 1.1 (PyYAML) reads as booleans or null.
+_KEYWORDS = frozenset({"null", "true", "false", "yes", "no", "on", "off", "y", "n"})
+
+
 def _scalar(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = str(value)
-    if _PLAIN.fullmatch(text) and not text.endswith(" ") and yaml.safe_load(text) == text:
+    return _string(str(value))
+
+
+@lru_cache(maxsize=65536)
+def _string(text: str) -> str:
+    # Cached: names and aliases repeat across a large tenant.
+    if _PLAIN.fullmatch(text) and not text.endswith(" ") and text.casefold() not in _KEYWORDS:
         return text
     return _double_quoted(text)
 
