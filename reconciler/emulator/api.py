@@ -332,16 +332,12 @@ class Application:
         scheme, _, token = header.partition(" ")
         return scheme.lower() == "bearer" and self.tokens.verify(token.strip()) is not None
 
-    def _page(self, request: Request, endpoint: str, records: list[Any]) -> Reply:
+    def _page(self, request: Request, endpoint: str, records: list[Any], skip: int = 0) -> Reply:
+        """One page of `records[skip:]`, sliced without copying the rest."""
         start, count = self._paging(request, endpoint)
-        return json_reply(
-            200,
-            {
-                "startIndex": start,
-                "itemsPerPage": count,
-                "Resources": records[start - 1 : start - 1 + count],
-            },
-        )
+        first = skip + start - 1
+        page = records[first : first + count]
+        return json_reply(200, {"startIndex": start, "itemsPerPage": count, "Resources": page})
 
     def _paging(self, request: Request, endpoint: str) -> tuple[int, int]:
         default, maximum = self.limits[endpoint]
@@ -397,7 +393,7 @@ class Application:
                 raise validation(f"since is not an ISO-8601 timestamp: {since_text!r}.") from None
             # Events carry whole seconds, so the whole second of `since` is included:
             # better to show an event twice than to hide one.
-        return self._page(request, "audit", self.tenant.audit_since(since))
+        return self._page(request, "audit", self.tenant.audit, self.tenant.audit_since(since))
 
     # -- products
 

@@ -113,10 +113,9 @@ class Tenant:
         self.product(product_id)
         return self.provisioning[product_id]
 
-    def audit_since(self, since: float | None) -> list[dict[str, Any]]:
-        if since is None:
-            return self.audit
-        return self.audit[bisect.bisect_left(self.audit_times, since) :]
+    def audit_since(self, since: float | None) -> int:
+        """Index of the first audit event at or after `since` (epoch seconds)."""
+        return 0 if since is None else bisect.bisect_left(self.audit_times, since)
 
     def admin_actor(self, email: str | None = None) -> Actor:
         """A person in the web UI: the named user, or the tenant's first active admin."""

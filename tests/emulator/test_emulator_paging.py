@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from emulator_http import Api, error_of
@@ -13,7 +13,7 @@ USERS = "/public/v1/user"
 
 
 @pytest.fixture
-def api_for(emulator_factory: Callable[..., Emulator]) -> Callable[..., Api]:
+def api_for(emulator_factory: Callable[..., Emulator]) -> Iterator[Callable[..., Api]]:
     clients: list[Api] = []
 
     def make(**config: object) -> Api:
