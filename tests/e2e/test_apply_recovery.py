@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_plan_apply import DESIRED, FIXTURES, assert_converged, run_cli, tenant_state
+from test_plan_apply import (  # noqa: F401 (fast_retries is a fixture)
+    DESIRED,
+    FIXTURES,
+    assert_converged,
+    fast_retries,
+    run_cli,
+    tenant_state,
+)
 
 TENANT = json.loads((FIXTURES / "tenant.json").read_text())
 
@@ -75,6 +82,7 @@ def test_failed_create_skips_its_grant_and_the_rest_proceed(
 
 
 @pytest.mark.chaos
+@pytest.mark.usefixtures("fast_retries")
 def test_apply_under_faults_then_rerun_converges(emulator_factory: Any, tmp_path: Path) -> None:
     # So many 5xx that the client's retries run out for some writes (which ones varies
     # with thread timing): the run must account for every change and exit 1.
@@ -103,6 +111,7 @@ def test_apply_under_faults_then_rerun_converges(emulator_factory: Any, tmp_path
 
 
 @pytest.mark.chaos
+@pytest.mark.usefixtures("fast_retries")
 def test_apply_with_resets_after_commit_converges(emulator_factory: Any) -> None:
     # Writes that happen but whose answer is lost: a re-run must not redo them twice.
     tenant = emulator_factory(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,19 @@ def run_cli(emulator: Any, *args: str, input: str | None = None) -> Run:
     assert "Traceback" not in stderr, stderr
     assert emulator.client_secret not in stdout + stderr
     return Run(code, stdout, stderr)
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same retries, shorter back-off: keeps fault scenarios quick without changing them."""
+    from reconciler.cli import connection
+
+    real = connection.PlanviewBackend
+
+    def backend(settings: Any) -> Any:
+        return real(replace(settings, backoff_base=0.01))
+
+    monkeypatch.setattr(connection, "PlanviewBackend", backend)
 
 
 def tenant_state(emulator: Any) -> dict[str, Any]:
@@ -253,6 +266,7 @@ def test_plan_exit_codes_and_formats(tenant: Any) -> None:
     assert tenant.state() == before  # plan never writes
 
 
+@pytest.mark.usefixtures("fast_retries")
 def test_plan_reports_a_connection_failure_as_exit_1(tenant: Any, tmp_path: Path) -> None:
     url = tenant.url
     tenant.stop()
