@@ -147,6 +147,9 @@ class HttpProtocol(asyncio.Protocol):
             reply = Reply(
                 500, dump({"status": 500, "code": "ServerError", "detail": "Emulator bug."})
             )
+        if log.isEnabledFor(logging.INFO):  # `reconciler -v emulator`: an access log
+            outcome = f"connection reset ({reply.reset} commit)" if reply.reset else reply.status
+            log.info("%s %s -> %s", method, target.partition("?")[0], outcome)
         if reply.reset is not None:
             self.reset()
             return
