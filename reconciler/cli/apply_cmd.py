@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +161,7 @@ def _confirm(plan: Plan, backend: Backend) -> None:
 def _run(plan: Plan, backend: Backend, journal: str | None, concurrency: int) -> ApplyResult:
     journal_path = Path(journal) if journal else default_journal_path()
     try:
-        with progress_bar(len(plan.changes)) as progress:
+        with _terminate_as_interrupt(), progress_bar(len(plan.changes)) as progress:
             return execute(
                 plan,
                 backend,
@@ -172,6 +176,24 @@ def _run(plan: Plan, backend: Backend, journal: str | None, concurrency: int) ->
             err=True,
         )
         raise
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """CI cancels a job with SIGTERM: stop like Ctrl-C, letting the changes in flight
+    finish and be journalled, rather than dying between a write and its journal line."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _report(result: ApplyResult) -> None:

@@ -136,24 +136,9 @@ def test_killed_apply_leaves_a_valid_journal_and_a_rerun_converges(
 ) -> None:
     tenant = emulator_factory(state=TENANT, latency=0.25)
     journal = tmp_path / "killed.jsonl"
-    env = {
-        **os.environ,
-        "PLANVIEW_ADMIN_URL": tenant.url,
-        "PLANVIEW_ADMIN_CLIENT_ID": tenant.client_id,
-        "PLANVIEW_ADMIN_CLIENT_SECRET": tenant.client_secret,
-    }
-    command = [sys.executable, "-m", "reconciler", "apply", str(DESIRED), "--auto-approve"]
-    command += ["--concurrency", "1", "--journal", str(journal)]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    process = start_slow_apply(tenant, journal)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None:
-            if journal.exists() and len(journal.read_text().splitlines()) >= 2:
-                break
-            time.sleep(0.05)
-        assert process.poll() is None, "apply finished before it could be interrupted"
+        wait_for_lines(process, journal, 2)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=30)
@@ -168,3 +153,55 @@ def test_killed_apply_leaves_a_valid_journal_and_a_rerun_converges(
     assert rerun.code == 0, rerun.stdout + rerun.stderr
     assert_converged(tenant_state(tenant))
     assert run_cli(tenant, "plan", str(DESIRED), "--detailed-exitcode").code == 0
+
+
+def start_slow_apply(tenant: Any, journal: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PLANVIEW_ADMIN_URL": tenant.url,
+        "PLANVIEW_ADMIN_CLIENT_ID": tenant.client_id,
+        "PLANVIEW_ADMIN_CLIENT_SECRET": tenant.client_secret,
+    }
+    command = [sys.executable, "-m", "reconciler", "apply", str(DESIRED), "--auto-approve"]
+    command += ["--concurrency", "1", "--journal", str(journal)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for_lines(process: subprocess.Popen[bytes], journal: Path, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if journal.exists() and len(journal.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.05)
+    assert process.poll() is None, "apply finished before it could be interrupted"
+
+
+@pytest.mark.chaos
+def test_terminated_apply_journals_every_change_and_a_rerun_converges(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    tenant = emulator_factory(state=TENANT, latency=0.25)
+    journal = tmp_path / "terminated.jsonl"
+    process = start_slow_apply(tenant, journal)
+    try:
+        wait_for_lines(process, journal, 1)
+        process.send_signal(signal.SIGTERM)  # what CI sends when a job is cancelled
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 1, stderr.decode()  # click reports an interrupt as aborted
+    assert b"Apply interrupted" in stderr and b"Traceback" not in stderr
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert sorted(r["change_id"] for r in records) == sorted(f"c{n}" for n in range(1, 9))
+    unstarted = [r for r in records if r["outcome"] == "skipped"]
+    assert unstarted and all(r["detail"] == "not started: interrupted" for r in unstarted)
+    assert all(r["outcome"] in ("ok", "skipped") for r in records)
+
+    tenant.configure(latency=0.0)
+    rerun = run_cli(tenant, "apply", str(DESIRED), "--auto-approve")
+    assert rerun.code == 0, rerun.stdout + rerun.stderr
+    assert f"{len(unstarted)} succeeded" in rerun.stdout
+    assert_converged(tenant_state(tenant))
