@@ -46,25 +46,33 @@ def _read_reply(sock: socket.socket, buffer: bytearray) -> tuple[int, bytes]:
         buffer += chunk
 
 
-def _client(args: tuple[int, str, list[str], int]) -> tuple[int, int]:
-    port, token, paths, count = args
+def _client(args: tuple[int, list[bytes], int]) -> tuple[int, int]:
+    port, requests, count = args
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buffer = bytearray()
     ok = 0
-    requests = [
-        (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-            "Accept: application/json\r\nUser-Agent: bench\r\n\r\n"
-        ).encode()
-        for path in paths
-    ]
     for i in range(count):
         sock.sendall(requests[i % len(requests)])
         status, _ = _read_reply(sock, buffer)
-        ok += status == 200
+        ok += status < 300
     sock.close()
     return ok, count
+
+
+def _get(path: str, token: str) -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        "Accept: application/json\r\nUser-Agent: bench\r\n\r\n"
+    ).encode()
+
+
+def _patch(path: str, token: str, body: dict[str, Any]) -> bytes:
+    data = json.dumps(body).encode()
+    return (
+        f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+    ).encode() + data
 
 
 def _token(port: int, emulator: Emulator) -> str:
@@ -84,13 +92,12 @@ def _token(port: int, emulator: Emulator) -> str:
     return str(json.loads(reply)["id_token"])
 
 
-def run(label: str, port: int, token: str, paths: list[str], clients: int, total: int) -> None:
+def run(label: str, port: int, requests: list[bytes], clients: int, total: int) -> None:
     per_client = max(1, total // clients)
-    jobs = [(port, token, paths, per_client) for _ in range(clients)]
     with multiprocessing.get_context("spawn").Pool(clients) as pool:
-        pool.map(_client, [(port, token, paths, 10) for _ in range(clients)])  # warm up
+        pool.map(_client, [(port, requests, 10) for _ in range(clients)])  # warm up
         started = time.perf_counter()
-        results = pool.map(_client, jobs)
+        results = pool.map(_client, [(port, requests, per_client) for _ in range(clients)])
         elapsed = time.perf_counter() - started
     ok = sum(r[0] for r in results)
     sent = sum(r[1] for r in results)
@@ -121,26 +128,22 @@ def main() -> None:
         port = emulator.port
         token = _token(port, emulator)
         ids = [user["id"] for user in state["users"][:: max(1, options.users // 500)]]
-        user_paths = [f"/public/v1/user/{user_id}" for user_id in ids]
-        run("GET /public/v1/user/{id}", port, token, user_paths, options.clients, options.requests)
-        run(
-            "GET /public/v1/product",
-            port,
-            token,
-            ["/public/v1/product"],
-            options.clients,
-            options.requests,
-        )
+        n, total = options.clients, options.requests
+        reads = [_get(f"/public/v1/user/{user_id}", token) for user_id in ids]
+        run("GET /public/v1/user/{id}", port, reads, n, total)
+        run("GET /public/v1/product", port, [_get("/public/v1/product", token)], n, total)
+        writes = [
+            _patch(f"/public/v1/user/{user_id}", token, {"lastName": name})
+            for user_id in ids
+            for name in ("Bench", "Mark")
+        ]
+        run("PATCH /public/v1/user/{id} (audited writes)", port, writes, n, total // 2)
         last = max(1, options.users - 499)
-        pages = [f"/public/v1/user?startIndex={s}&count=500" for s in (1, options.users // 2, last)]
-        run(
-            "GET /public/v1/user count=500 (pages of 500)",
-            port,
-            token,
-            pages,
-            options.clients,
-            max(options.clients, options.requests // 20),
-        )
+        pages = [
+            _get(f"/public/v1/user?startIndex={s}&count=500", token)
+            for s in (1, options.users // 2, last)
+        ]
+        run("GET /public/v1/user count=500 (pages of 500)", port, pages, n, max(n, total // 20))
         stats = emulator.stats()
         print(f"server counted {stats['requests_total']} requests, responses {stats['responses']}")
 
