@@ -14,7 +14,8 @@ The limit is per customer and its window is not published, so the budget learns 
   up with one period, so intersecting them narrows period and phase every window.
 - Blocked at the reserve with nothing in flight, the budget sleeps until the refill
   is due, then lets one probe through. Before it knows the period it probes with an
-  exponential back-off, and may use the lower half of the reserve while learning.
+  exponential back-off (those first probes may dip into the reserve: until one
+  refill has been seen there is no other way to find out when it comes).
 - A 429 pauses everyone for Retry-After (plus jitter, from the transport), after which
   one probe goes first.
 """
@@ -68,24 +69,38 @@ class WindowEstimator:
         self._period = None
 
     def add(self, lo: float, hi: float) -> None:
-        """Record a refill in (lo, hi]. The number of windows since the previous one
-        is the smallest that fits every observation; observations no period explains
-        are dropped oldest first."""
+        """Record a refill in (lo, hi]. Its window number is the one that fits every
+        observation; a refill that several numbers fit (after a long idle stretch)
+        teaches nothing once the period is known and is left out; observations no
+        period explains are dropped oldest first."""
         lo = min(lo, hi)
-        if self._obs:
-            last = self._obs[-1]
-            # the old window lasted at least from the previous refill to `lo`
-            t_min = max(self._period[0] if self._period else 0.0, lo - last.hi)
-            for n in range(1, MAX_WINDOWS_BETWEEN + 1):
-                if (hi - last.lo) / n < t_min:
-                    break  # more windows would make the period impossibly short
-                self._obs.append(_Refill(lo, hi, last.k + n))
-                period = self._fit()
-                if period is not None:
-                    self._period = period
-                    del self._obs[:-MAX_OBSERVATIONS]
-                    return
-                self._obs.pop()
+        if not self._obs:
+            self._obs.append(_Refill(lo, hi, 0))
+            return
+        last = self._obs[-1]
+        # the old window lasted at least from the previous refill to `lo`
+        t_min = max(self._period[0] if self._period else 0.0, lo - last.hi)
+        fits: list[tuple[int, tuple[float, float]]] = []
+        for n in range(1, MAX_WINDOWS_BETWEEN + 1):
+            if (hi - last.lo) / n < t_min:
+                break  # more windows would make the period impossibly short
+            self._obs.append(_Refill(lo, hi, last.k + n))
+            period = self._fit()
+            self._obs.pop()
+            if period is not None:
+                fits.append((n, period))
+        if len(fits) > 1 and self._period is not None:
+            t_lo, t_hi = self._period
+            if t_hi - t_lo < 0.1 * t_lo:
+                return  # the period is known well: a refill this vague adds nothing
+            # still learning: the likeliest count, a wrong guess is dropped later
+            guess = ((hi + lo) - (last.hi + last.lo)) / (t_lo + t_hi)
+            fits.sort(key=lambda fit: abs(fit[0] - guess))
+        if fits:
+            n, self._period = fits[0]
+            self._obs.append(_Refill(lo, hi, last.k + n))
+            del self._obs[:-MAX_OBSERVATIONS]
+            return
         self._obs[:] = [_Refill(lo, hi, 0)]
         self._period = None
 
@@ -93,15 +108,22 @@ class WindowEstimator:
     def period(self) -> tuple[float, float] | None:
         return self._period
 
-    def next_refill(self) -> tuple[float, float] | None:
-        """(earliest, latest) time of the refill after the latest one observed."""
+    def next_refill(self, after: float = -INFINITY) -> tuple[float, float] | None:
+        """(earliest, latest) time of the first refill that may still come after
+        `after` (the latest refill seen)."""
         if self._period is None:
             return None
         t_lo, t_hi = self._period
         k_next = self._obs[-1].k + 1
-        lo = max(o.lo + (k_next - o.k) * t_lo for o in self._obs)
-        hi = min(o.hi + (k_next - o.k) * t_hi for o in self._obs)
-        return (lo, hi) if lo <= hi else None
+        for _ in range(MAX_WINDOWS_BETWEEN):
+            lo = max(o.lo + (k_next - o.k) * t_lo for o in self._obs)
+            hi = min(o.hi + (k_next - o.k) * t_hi for o in self._obs)
+            if lo > hi:
+                return None
+            if hi > after:
+                return lo, hi
+            k_next += 1
+        return None
 
     def _fit(self) -> tuple[float, float] | None:
         if len(self._obs) < 2:
@@ -277,13 +299,6 @@ class RateBudget:
         if self.lowest_remaining is None or self.lowest_remaining > 0:
             self.lowest_remaining = 0
 
-    def _learning(self) -> bool:
-        window = self._windows.next_refill()
-        if window is None or self._windows.period is None:
-            return True
-        lo, hi = window
-        return hi - lo > 0.05 * self._windows.period[0] + 0.005
-
     def _projected(self, at: float) -> float:
         """Points likely left at `at` in this window, counting other integrations'
         spending since the last answer."""
@@ -292,17 +307,16 @@ class RateBudget:
         return self._known - spent
 
     def _probe_allowed(self, at: float) -> bool:
-        """Whether an early probe at `at` may spend a point: the spare one, or while
-        learning the lower half of the reserve."""
-        floor = self.reserve - (self.reserve // 2 if self._learning() else 0)
-        return self._projected(at) - 1 >= floor
+        """Whether an early probe at `at` may spend a point: only the spare one, so a
+        probe that comes too soon still leaves the reserve whole."""
+        return self._projected(at) - 1 >= self.reserve
 
     def _probe_plan(self) -> tuple[float, bool]:
         """When the next probe may go, and whether it is a sure one (sent when the
         estimate says the refill must have happened)."""
         if self._forced_probe_at is not None:
             return self._forced_probe_at, False
-        window = self._windows.next_refill()
+        window = self._windows.next_refill(self._window_began)
         if window is None or self._windows.period is None:
             return max(self._probe_not_before, self._known_at + self._probe_step), False
         lo, hi = window

@@ -1,0 +1,131 @@
+"""The pager against scripted servers: the published rules, and hostile answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from client_fakeapi import FakeApi, page, user
+
+from reconciler.errors import TransportError
+
+USERS = "/public/v1/user"
+
+
+def serve(api: FakeApi, records: list[dict[str, Any]], cap: int | None = None) -> None:
+    def listing(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params["startIndex"])
+        count = int(request.url.params["count"])
+        size = min(count, cap) if cap else count
+        return page(start, size, records[start - 1 : start - 1 + size])
+
+    api.routes[("GET", USERS)] = listing
+
+
+def starts(api: FakeApi) -> list[tuple[int, int]]:
+    return [
+        (int(r.url.params["startIndex"]), int(r.url.params["count"]))
+        for r in api.api_requests(USERS)
+    ]
+
+
+def emails(backend: Any) -> list[str]:
+    return [u.email for u in backend._list_users()]
+
+
+def test_asks_for_the_maximum_and_stops_on_a_short_page() -> None:
+    api = FakeApi()
+    serve(api, [user(n) for n in range(1, 1201)])
+    assert len(emails(api.backend())) == 1200
+    assert starts(api) == [(1, 500), (501, 500), (1001, 500)]
+
+
+def test_follows_a_server_cap_and_stops_on_an_empty_page() -> None:
+    api = FakeApi()
+    serve(api, [user(n) for n in range(1, 15)], cap=7)
+    assert len(emails(api.backend())) == 14
+    # 14 records in pages of 7: the third page is the empty one that proves the end
+    assert starts(api) == [(1, 500), (8, 500), (15, 500)]
+
+
+def test_records_shifted_onto_the_next_page_are_not_repeated() -> None:
+    api = FakeApi()
+    records = [user(n) for n in range(1, 11)]
+
+    def listing(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params["startIndex"])
+        result = page(start, 5, records[start - 1 : start + 4])
+        if start == 1:
+            records.insert(0, user(99))  # created meanwhile: everything shifts by one
+        return result
+
+    api.routes[("GET", USERS)] = listing
+    got = emails(api.backend())
+    assert len(got) == len(set(got)) == 10
+    assert starts(api)[-1][0] == 11
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"startIndex": 1, "itemsPerPage": 0, "Resources": [user(1)]}, "itemsPerPage 0"),
+        ({"startIndex": 1, "itemsPerPage": -5, "Resources": [user(1)]}, "itemsPerPage -5"),
+        ({"startIndex": 1, "Resources": [user(1)]}, "itemsPerPage None"),
+        ({"startIndex": 1, "itemsPerPage": 1, "Resources": [user(1), user(2)]}, "more than"),
+        ({"startIndex": 1, "itemsPerPage": "50", "Resources": []}, "whole number"),
+        ({"startIndex": 1, "itemsPerPage": 5, "Resources": "nope"}, "list of objects"),
+        ({"startIndex": 1, "itemsPerPage": 5, "Resources": [{"email": "x"}]}, "'id'"),
+        ([1, 2, 3], "JSON object"),
+    ],
+)
+def test_malformed_pages_are_clear_errors(body: Any, message: str) -> None:
+    api = FakeApi()
+    api.routes[("GET", USERS)] = lambda r: httpx.Response(200, json=body)
+    with pytest.raises(TransportError, match=message):
+        emails(api.backend())
+
+
+def test_a_start_index_that_does_not_advance_is_refused() -> None:
+    api = FakeApi()
+    api.routes[("GET", USERS)] = lambda r: page(1, 2, [user(1), user(2)])
+    with pytest.raises(TransportError, match="asked for startIndex 3, the server answered 1"):
+        emails(api.backend())
+    assert len(api.api_requests(USERS)) == 2
+
+
+def test_pages_that_never_end_hit_the_page_cap() -> None:
+    api = FakeApi()
+    counter = iter(range(1, 10_000))
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params["startIndex"])
+        return page(start, 2, [user(next(counter)), user(next(counter))])
+
+    api.routes[("GET", USERS)] = endless
+    with pytest.raises(TransportError, match="still full pages after 25 pages"):
+        emails(api.backend(max_pages=25))
+    assert len(api.api_requests(USERS)) == 25
+
+
+def test_a_body_that_is_not_json_is_a_clear_error() -> None:
+    api = FakeApi()
+    api.routes[("GET", USERS)] = lambda r: httpx.Response(200, text="<html>login</html>")
+    with pytest.raises(TransportError, match="not JSON"):
+        emails(api.backend())
+
+
+def test_a_mistyped_user_record_is_a_clear_error() -> None:
+    api = FakeApi()
+    api.routes[("GET", USERS)] = lambda r: page(1, 5, [user(1) | {"status": "Banned"}])
+    with pytest.raises(TransportError, match="Banned"):
+        emails(api.backend())
+
+
+def test_reads_retry_5xx_then_give_up_with_a_clear_error() -> None:
+    api = FakeApi()
+    api.routes[("GET", USERS)] = lambda r: httpx.Response(503, json={"code": "ServerError"})
+    backend = api.backend(retries=3)
+    with pytest.raises(TransportError, match="kept failing \\(HTTP 503\\) after 4 attempts"):
+        emails(backend)
+    assert backend.stats().retries == 3
