@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -163,27 +163,28 @@ class _Run:
         while pending:
             # A dependency inside the same phase runs in an earlier wave (check_structure
             # guarantees it is never in a later phase).
-            ready = [c for c in pending if c.depends_on is None or c.depends_on in self.done]
-            pending = [c for c in pending if c not in ready]
-            futures: set[Future[ChangeResult]] = set()
+            ready: list[Change] = []
+            waiting: list[Change] = []
+            for change in pending:
+                free = change.depends_on is None or change.depends_on in self.done
+                (ready if free else waiting).append(change)
+            if not ready:  # cannot happen after check_structure; never spin
+                for change in waiting:
+                    detail = f"waits on {change.depends_on}, which never ran"
+                    self._record(ChangeResult(change, "skipped", detail=detail))
+                return
+            futures: list[Future[ChangeResult]] = []
             for change in ready:
                 blocker = self._blocker(change)
                 if blocker is not None:
                     self._record(blocker)
                 else:
-                    futures.add(pool.submit(self._perform_and_record, change))
-            while futures:
-                finished, futures = wait(futures, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    completed = future.result()
-                    if self.progress is not None:
-                        self.progress(completed)
-            if not ready and pending:  # cannot happen after check_structure; never spin
-                for change in pending:
-                    self._record(
-                        ChangeResult(change, "skipped", detail=f"waits on {change.depends_on}")
-                    )
-                pending = []
+                    futures.append(pool.submit(self._perform_and_record, change))
+            for future in as_completed(futures):
+                completed = future.result()
+                if self.progress is not None:
+                    self.progress(completed)
+            pending = waiting
 
     def _blocker(self, change: Change) -> ChangeResult | None:
         """A skipped result when the change's dependency did not succeed."""
