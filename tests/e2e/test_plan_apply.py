@@ -126,7 +126,8 @@ def assert_converged(state: dict[str, Any]) -> None:
         "cat.day@example.com",
         "frank.new@example.com",
     ]
-    assert holders["p-pf"] == ["ann.lee@example.com", "bob.ray@example.com", "eve.kim@example.com"]
+    managed = [e for e in holders["p-pf"] if e.endswith("@example.com") and "glass" not in e]
+    assert managed == ["ann.lee@example.com", "bob.ray@example.com", "eve.kim@example.com"]
 
 
 def journal_files(workdir: Path) -> list[Path]:
@@ -430,3 +431,58 @@ def test_malformed_saved_plan_is_refused(
     assert applied.code == 1
     assert message in applied.stderr
     assert tenant.state() == before
+
+
+# ----------------------------------------------------------------------------- scope
+
+
+def test_protected_and_out_of_scope_users_are_never_touched(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    state = json.loads((FIXTURES / "tenant.json").read_text())
+    state["users"] += [
+        {
+            "id": "u-glass",
+            "email": "break-glass@example.com",
+            "firstName": "Break",
+            "lastName": "Glass",
+            "role": "Administrator",
+            "status": "Active",
+        },
+        {
+            "id": "u-ext",
+            "email": "ext.partner@partner.org",
+            "firstName": "Ext",
+            "lastName": "Partner",
+            "role": "User",
+            "status": "Active",
+        },
+    ]
+    state["provisioning"]["p-pf"] += ["u-glass", "u-ext"]
+    tenant = emulator_factory(state=state)
+    scoped = variant(
+        tmp_path,
+        "scoped.yaml",
+        (
+            "  unmanagedUsers: deactivate\n",
+            "  unmanagedUsers: deactivate\n"
+            '  protectedUsers: ["break-glass@*"]\n'
+            "  scope:\n    emailDomains: [example.com]\n",
+        ),
+    )
+
+    planned = run_cli(tenant, "plan", str(scoped))
+    assert planned.code == 0
+    assert "break-glass@example.com" in planned.stdout  # listed as skipped, with why
+    assert "protected" in planned.stdout
+    assert "partner.org" not in planned.stdout  # out of scope: invisible
+
+    applied = run_cli(tenant, "apply", str(scoped), "--auto-approve")
+
+    assert applied.code == 0, applied.stdout + applied.stderr
+    after = tenant_state(tenant)
+    assert_converged(after)
+    for email in ("break-glass@example.com", "ext.partner@partner.org"):
+        assert after["users"][email]["status"] == "Active"
+        assert email in after["provisioning"]["p-pf"]
+    assert run_cli(tenant, "plan", str(scoped), "--detailed-exitcode").code == 0
