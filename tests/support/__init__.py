@@ -1,0 +1,1 @@
+"""Helpers shared by the reliability and security tests (chaos, hostile, security, fuzz)."""
