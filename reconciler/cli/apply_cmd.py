@@ -27,7 +27,6 @@ from reconciler.cli.pipeline import load, plan_against, safety_options
 from reconciler.cli.plan_cmd import render
 from reconciler.errors import EXIT_ERROR, EXIT_OK, ConfigError, StalePlanError
 from reconciler.plan.model import Plan
-from reconciler.render import NO_CHANGES
 
 
 def stdin_is_tty() -> bool:
@@ -116,16 +115,18 @@ def apply(
         if saved is not None:
             check_fresh(saved, backend, concurrency=concurrency)
             plan = saved
-            click.echo(render(plan, "text"), nl=False)
-        elif desired is not None:
+        else:
             _, plan = plan_against(
-                desired, backend, allow_delete=allow_delete, allow_removals=allow_removals
+                desired or load(paths),
+                backend,
+                allow_delete=allow_delete,
+                allow_removals=allow_removals,
             )
-            click.echo(render(plan, "text"), nl=False)
-            check_safety(plan, allow_removals=allow_removals)
+        click.echo(render(plan, "text"), nl=False)
+        check_safety(plan, allow_removals=allow_removals)
 
         if not plan.has_changes:
-            click.echo(f"Nothing to apply. {NO_CHANGES}")
+            click.echo("Nothing to apply.")
             ctx.exit(EXIT_OK)
         if saved is None and not auto_approve:
             _confirm(plan, backend)

@@ -131,3 +131,8 @@ def test_many_users_are_checked_with_one_bulk_read(backend: MemoryBackend) -> No
     backend.update_user("u2", {"last_name": "Changed"})
     with pytest.raises(StalePlanError, match=r"bob\.ray@example\.com: the user was changed"):
         check_fresh(plan, backend)
+
+
+def test_unwritable_destination_is_a_clear_error(backend: MemoryBackend, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot write the plan to"):
+        save_plan(full_plan(backend).plan(), tmp_path / "missing" / "plan.json")

@@ -486,3 +486,14 @@ def test_protected_and_out_of_scope_users_are_never_touched(
         assert after["users"][email]["status"] == "Active"
         assert email in after["provisioning"]["p-pf"]
     assert run_cli(tenant, "plan", str(scoped), "--detailed-exitcode").code == 0
+
+
+def test_saved_plan_rejects_allow_delete(tenant: Any, tmp_path: Path) -> None:
+    assert run_cli(tenant, "plan", str(DESIRED), "--out", "plan.json").code == 0
+    before = tenant.state()
+
+    applied = run_cli(tenant, "apply", "--plan", "plan.json", "--allow-delete")
+
+    assert applied.code == 1
+    assert "--allow-delete has no effect with --plan" in applied.stderr
+    assert tenant.state() == before
