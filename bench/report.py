@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench.measure import Machine
 from bench.paging import TOKEN
+from bench.profile import Profile
 from bench.scenarios import ApplyResult, Measured, PlanResult, ValidateResult
+
+# Hand-written analysis of the latest full run (why targets were missed, what would
+# close them), quoted in the report when present.
+ANALYSIS = Path(__file__).resolve().with_name("analysis.md")
 
 # The targets.
 PLAN_USERS = 50_000
@@ -189,6 +195,7 @@ def render(
     command: str,
     settings: Sequence[tuple[str, str]],
     companions: Sequence[Companion] = (),
+    profile: Profile | None = None,
 ) -> str:
     lines = [
         "# Benchmarks",
@@ -246,6 +253,7 @@ def render(
                     _wall(p.tool),
                     _rss(p.tool),
                     f"{p.tool.run.cpu_seconds:.2f} s",
+                    f"{p.tool.emulator_cpu:.2f} s",
                     f"{p.tool.total_requests} / {sum(p.minimum.values())}",
                     _wall(p.naive),
                     _rss(p.naive),
@@ -255,7 +263,7 @@ def render(
             )
         lines += _table(
             ("users", "latency", "changes", "reconciler wall", "peak RSS", "CPU",
-             "requests / minimum", "naive wall", "naive RSS", "naive requests",
+             "emulator CPU", "requests / minimum", "naive wall", "naive RSS", "naive requests",
              "naive / reconciler"),
             rows,
         )  # fmt: skip
@@ -334,6 +342,10 @@ def render(
     found = problems(results)
     if found:
         lines += ["## Problems met during this run", "", *[f"- {p}" for p in found], ""]
+    if profile is not None:
+        lines += _profile_section(profile)
+    if ANALYSIS.exists():
+        lines += [ANALYSIS.read_text(encoding="utf-8").strip(), ""]
     if companions:
         lines += ["## Component benchmarks", ""]
         lines += [
@@ -373,6 +385,47 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+def _profile_section(profile: Profile) -> list[str]:
+    lines = ["## Where the time goes", "", f"{profile.command}.", ""]
+    if profile.problem:
+        return [*lines, f"The profiled run failed: {profile.problem}", ""]
+    lines += [
+        f"{profile.total_seconds:.2f} s in all under the profiler, which roughly doubles "
+        "pure-Python time: read the shares, not the seconds. Time inside "
+        "`<method 'acquire' of '_thread.lock' objects>` is the main thread waiting for "
+        "the threads that read the API.",
+        "",
+        "The package's functions, by time spent in them and everything they call:",
+        "",
+    ]
+    lines += _table(
+        ("function", "calls", "cumulative", "share"),
+        [
+            (
+                f"`{s.where}`",
+                f"{s.calls:,}",
+                f"{s.cumulative_seconds:.2f} s",
+                f"{s.cumulative_seconds / profile.total_seconds:.0%}",
+            )
+            for s in profile.ours
+        ],
+    )
+    lines += ["Anything, by time spent inside the function itself:", ""]
+    lines += _table(
+        ("function", "calls", "own time", "share"),
+        [
+            (
+                f"`{s.where}`",
+                f"{s.calls:,}",
+                f"{s.own_seconds:.2f} s",
+                f"{s.own_seconds / profile.total_seconds:.0%}",
+            )
+            for s in profile.own_time
+        ],
+    )
+    return lines
 
 
 def _yes(value: bool | None) -> str:

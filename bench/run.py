@@ -9,6 +9,7 @@ whole processes, prints the figures and the targets met or missed, and writes
 from __future__ import annotations
 
 import argparse
+import pickle
 import shlex
 import sys
 import tempfile
@@ -20,7 +21,8 @@ if __package__ in (None, ""):  # run as `python bench/run.py`
     sys.path.insert(0, str(REPO))
 
 from bench.emulator_client import EmulatorProcess  # noqa: E402
-from bench.measure import describe_machine, run_process  # noqa: E402
+from bench.measure import Machine, describe_machine, run_process  # noqa: E402
+from bench.profile import Profile  # noqa: E402
 from bench.report import Companion, Results, problems, render, summary_lines  # noqa: E402
 from bench.scenarios import (  # noqa: E402
     UNLIMITED,
@@ -30,6 +32,7 @@ from bench.scenarios import (  # noqa: E402
     plan_tenant,
     run_apply,
     run_plan,
+    run_profile,
     run_validate,
 )
 
@@ -98,6 +101,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run bench/bench_validate.py and bench/bench_emulator.py and include their "
         "output (default: on in full mode, off with --quick)",
     )
+    parser.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run `reconciler plan` at the largest size under cProfile and report where "
+        "its time goes (default: on in full mode, off with --quick)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed of every generated tenant")
     parser.add_argument(
         "--out",
@@ -105,11 +115,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=REPO / "docs" / "benchmarks.md",
         help="report to write (default docs/benchmarks.md); '-' for none",
     )
-    parser.add_argument("--workdir", type=Path, help="keep generated files here (default: temp)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep generated files, plans, journals, profiles and results.pickle here "
+        "(default: a temporary directory, removed afterwards)",
+    )
+    parser.add_argument(
+        "--render-from",
+        type=Path,
+        metavar="PICKLE",
+        help="run nothing: write the report again from a previous run's "
+        "WORKDIR/results.pickle (e.g. after editing bench/analysis.md)",
+    )
     args = parser.parse_args(argv)
     preset = QUICK if args.quick else FULL
     if args.companions is None:
         args.companions = not args.quick
+    if args.profile is None:
+        args.profile = not args.quick
     for name, value in preset.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -124,10 +148,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render_from is not None:
+        with args.render_from.open("rb") as handle:
+            saved = pickle.load(handle)  # our own file, written by an earlier run
+        return finish(args, **saved)
     given = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python", "-m", "bench", *given])
     started = time.monotonic()
     results = Results()
+    profile: Profile | None = None
 
     def log(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
@@ -154,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
                             f"{plan.tool.total_requests} (minimum {sum(plan.minimum.values())}) "
                             f"vs naive {plan.naive.total_requests}"
                         )
+                    if args.profile and users == max(args.size_list):
+                        latency = max(args.latency_list)
+                        log(f"  profiling plan at {users:,} users, {latency:g} ms")
+                        profile = run_profile(ctx, tenant, latency)
             if "apply" in args.stage_list:
                 tenant = apply_tenant(ctx, args.apply_users, args.apply_changes)
                 log(f"apply tenant of {args.apply_users:,} users, {args.apply_changes:,} changes")
@@ -173,16 +206,15 @@ def main(argv: list[str] | None = None) -> int:
                         f"ideal {result.ideal_seconds(result.tool):.1f} s, 429s "
                         f"{result.tool.throttled} vs naive {result.naive.throttled}"
                     )
-    companions = []
+    companions: list[Companion] = []
     if args.companions:
         for script, extra in COMPANIONS:
             log(f"companion: {script} {' '.join(extra)}")
             companions.append(run_companion(script, extra))
-    machine = describe_machine(REPO)
-    settings = [
+    settings: list[tuple[str, str]] = [
         ("seed", str(args.seed)),
         ("tenant sizes (users)", ", ".join(f"{n:,}" for n in args.size_list)),
-        ("emulator latency (plan)", ", ".join(f"{n:g} ms" for n in args.latency_list)),
+        ("emulator latency (validate, plan)", ", ".join(f"{n:g} ms" for n in args.latency_list)),
         (
             "apply",
             f"{args.apply_changes:,} changes on {args.apply_users:,} users, "
@@ -194,14 +226,38 @@ def main(argv: list[str] | None = None) -> int:
         ("stages", ", ".join(args.stage_list)),
         ("harness wall time", f"{time.monotonic() - started:.0f} s"),
     ]
+    report = {
+        "results": results,
+        "machine": describe_machine(REPO),
+        "command": command,
+        "settings": settings,
+        "companions": companions,
+        "profile": profile,
+    }
+    if args.workdir is not None:
+        with (args.workdir / "results.pickle").open("wb") as handle:
+            pickle.dump(report, handle)
+    return finish(args, **report)
+
+
+def finish(
+    args: argparse.Namespace,
+    *,
+    results: Results,
+    machine: Machine,
+    command: str,
+    settings: list[tuple[str, str]],
+    companions: list[Companion],
+    profile: Profile | None,
+) -> int:
+    """Print the verdicts, write the report; exit 1 when a run failed."""
     print()
     for line in summary_lines(results):
         print(line)
     if str(args.out) != "-":
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(
-            render(results, machine, command, settings, companions), encoding="utf-8"
-        )
+        text = render(results, machine, command, settings, companions, profile)
+        args.out.write_text(text, encoding="utf-8")
         print(f"\nwrote {args.out}")
     failed = problems(results)
     if failed:

@@ -16,6 +16,7 @@ from bench.emulator_client import EmulatorProcess, StatsWindow
 from bench.generate import Desired, apply_scenario, make_tenant, plan_scenario, write_yaml
 from bench.measure import ProcessRun, reconciler_argv, run_process
 from bench.paging import TOKEN, listings, minimum_plan_reads
+from bench.profile import Profile, profile_argv, read_profile
 
 NAIVE = Path(__file__).resolve().with_name("naive.py")
 # No rate limit worth the name while reading: the plan scenarios measure paging and
@@ -32,6 +33,8 @@ class Measured:
     throttled: int = 0  # 429s the emulator sent during the run
     changes: dict[str, int] | None = None  # what it planned, kind -> count
     problem: str | None = None  # why the figures cannot be trusted, if they cannot
+    # CPU the emulator process spent meanwhile: near the wall time, it was the bottleneck.
+    emulator_cpu: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -144,23 +147,23 @@ def apply_tenant(ctx: Context, users: int, changes: int) -> Tenant:
 
 
 def measure(
-    ctx: Context, argv: list[str], *, timeout: float, api: bool = True
-) -> tuple[ProcessRun, Counter[str], int]:
+    ctx: Context, argv: list[str], *, timeout: float, accepted: set[int], api: bool = True
+) -> Measured:
     window = StatsWindow(ctx.emulator) if api else None
+    emulator_cpu = ctx.emulator.cpu_seconds()
     run = run_process(argv, env=ctx.env(), timeout=timeout, cwd=ctx.workdir)
-    if window is None:
-        return run, Counter(), 0
-    requests, throttled = window.close()
-    return run, requests, throttled
+    measured = Measured(run, problem=_exit_problem(run, accepted))
+    measured.emulator_cpu = ctx.emulator.cpu_seconds() - emulator_cpu
+    if window is not None:
+        measured.requests, measured.throttled = window.close()
+    return measured
 
 
 def run_validate(ctx: Context, tenant: Tenant) -> ValidateResult:
     tool_argv = [*reconciler_argv(), "validate", str(tenant.path)]
-    run, _, _ = measure(ctx, tool_argv, timeout=ctx.tool_timeout, api=False)
-    tool = Measured(run, problem=_exit_problem(run, {0}))
+    tool = measure(ctx, tool_argv, timeout=ctx.tool_timeout, accepted={0}, api=False)
     naive_argv = [sys.executable, str(NAIVE), "validate", str(tenant.path)]
-    run, _, _ = measure(ctx, naive_argv, timeout=ctx.naive_timeout, api=False)
-    naive = Measured(run, problem=_exit_problem(run, {0}))
+    naive = measure(ctx, naive_argv, timeout=ctx.naive_timeout, accepted={0}, api=False)
     size = tenant.path.stat().st_size / 1024**2
     return ValidateResult(tenant.users, size, tool, naive)
 
@@ -170,15 +173,13 @@ def run_plan(ctx: Context, tenant: Tenant, latency_ms: float) -> PlanResult:
     ctx.emulator.load_state(tenant.state)
     out = ctx.workdir / f"plan-{tenant.users}-{latency_ms:g}ms.json"
     tool_argv = [*reconciler_argv(), "plan", str(tenant.path), *ctx.connection(), "--out", str(out)]
-    run, requests, throttled = measure(ctx, tool_argv, timeout=ctx.tool_timeout)
-    tool = Measured(run, requests, throttled, problem=_exit_problem(run, {0, 2}))
+    tool = measure(ctx, tool_argv, timeout=ctx.tool_timeout, accepted={0, 2})
     tool.changes = _plan_counts(out)
     naive_argv = [
         sys.executable, str(NAIVE), "plan", str(tenant.path), *ctx.connection(),
     ]  # fmt: skip
-    run, requests, throttled = measure(ctx, naive_argv, timeout=ctx.naive_timeout)
-    naive = Measured(run, requests, throttled, problem=_exit_problem(run, {0}))
-    naive.changes = _naive_counts(run)
+    naive = measure(ctx, naive_argv, timeout=ctx.naive_timeout, accepted={0})
+    naive.changes = _naive_counts(naive.run)
     for measured in (tool, naive):
         _check_changes(measured, tenant.desired.expected)
     managed = tenant.provisioned
@@ -193,6 +194,20 @@ def run_plan(ctx: Context, tenant: Tenant, latency_ms: float) -> PlanResult:
         tool=tool,
         naive=naive,
     )
+
+
+def run_profile(ctx: Context, tenant: Tenant, latency_ms: float) -> Profile:
+    """cProfile of `reconciler plan` on `tenant`, to show where its time goes."""
+    ctx.emulator.configure(latency=latency_ms / 1000, second_consumer_points=0, **UNLIMITED)
+    ctx.emulator.load_state(tenant.state)
+    output = ctx.workdir / f"plan-{tenant.users}.prof"
+    args = ["plan", str(tenant.path), *ctx.connection()]
+    command = f"reconciler plan ({tenant.users:,} users, {latency_ms:g} ms) under cProfile"
+    run = run_process(profile_argv(output, args), env=ctx.env(), timeout=ctx.tool_timeout)
+    problem = _exit_problem(run, {0, 2})
+    if problem:
+        return Profile(command, run.wall_seconds, problem=problem)
+    return read_profile(output, command)
 
 
 def run_apply(
@@ -225,10 +240,9 @@ def run_apply(
         ctx.emulator.configure(**UNLIMITED, second_consumer_points=0)
         ctx.emulator.load_state(tenant.state)
         ctx.emulator.configure(**limits)
-        run, requests, throttled = measure(ctx, argv, timeout=timeout)
-        measured = Measured(run, requests, throttled, problem=_exit_problem(run, {0}))
+        measured = measure(ctx, argv, timeout=timeout, accepted={0})
         results.append(measured)
-        converged.append(None if run.timed_out else _converged(ctx, tenant))
+        converged.append(None if measured.run.timed_out else _converged(ctx, tenant))
         if measured.problem is None and converged[-1] is not True:
             measured.problem = (
                 "the tenant did not converge: a plan after it still has changes"

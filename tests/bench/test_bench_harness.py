@@ -28,6 +28,8 @@ def test_smallest_scenario_runs_end_to_end_and_writes_the_report(tmp_path: Path)
     text = report.read_text()
     for heading in ("## Machine", "## Targets", "## validate", "## plan", "## apply"):
         assert heading in text
+    where = text.split("## Where the time goes", 1)[1]
+    assert "| `reconciler/" in where  # the profile names the package's own functions
     assert "Problems met" not in text
     assert "python -m bench --sizes 200" in text  # the command that reproduces it
     # Each tool's row: 200 users planned at 0 ms, and an apply that converged.
