@@ -10,7 +10,6 @@ document, a small set of tags, bounded alias expansion and nesting.
 from __future__ import annotations
 
 import codecs
-import gc
 from typing import Any
 
 import yaml
@@ -30,6 +29,7 @@ from yaml.resolver import Resolver
 
 from reconciler.errors import Diagnostic
 from reconciler.load.document import COL, PAIR, Document, key_line, pack, pack_pair
+from reconciler.load.gcpause import cycle_collection_paused
 from reconciler.model import SourcePos
 
 try:  # libyaml's parser when PyYAML was built with it; the pure one otherwise
@@ -81,12 +81,9 @@ def read_document(file: str, data: bytes) -> tuple[Document, list[Diagnostic]]:
     if text_problem:
         return Document(file), [text_problem]
     builder = _Builder(file, data, problems)
-    # The values form no reference cycles, but hundreds of thousands of new containers
-    # would trigger the cycle collector over and over: about a fifth of the load time.
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        value = builder.build()
+        with cycle_collection_paused():
+            value = builder.build()
     except _Fatal as fatal:
         problems.append(Diagnostic(fatal.message, SourcePos(file, fatal.line, fatal.col)))
         return Document(file), problems
@@ -95,8 +92,6 @@ def read_document(file: str, data: bytes) -> tuple[Document, list[Diagnostic]]:
         return Document(file), problems
     finally:
         builder.dispose()
-        if collecting:
-            gc.enable()
     return Document(file, value, root=builder.root, positions=builder.positions), problems
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from reconciler.errors import Diagnostic, InputError
 from reconciler.load import Document, load_files
+from reconciler.load.gcpause import cycle_collection_paused
 from reconciler.model import DesiredState
 from reconciler.validate.build import build_state, digest
 from reconciler.validate.globs import glob_problem, protected_matcher
@@ -31,13 +32,18 @@ __all__ = [
 
 def load_desired(paths: Sequence[str | Path]) -> DesiredState:
     """Read and validate the desired state in `paths` (files and directories)."""
-    documents, problems = load_files(paths)
-    return validate_documents(documents, problems)
+    with cycle_collection_paused():
+        documents, problems = load_files(paths)
+        return validate_documents(documents, problems)
 
 
 def validate_documents(documents: list[Document], problems: list[Diagnostic]) -> DesiredState:
     """Validate loaded documents; `problems` are those found while loading them."""
-    problems = list(problems)
+    with cycle_collection_paused():
+        return _validate(documents, list(problems))
+
+
+def _validate(documents: list[Document], problems: list[Diagnostic]) -> DesiredState:
     readable = [d for d in documents if d.value is not None]
     complete = not problems and len(readable) == len(documents)
     # A value the loader refused (a bad tag, say) reads as null; the schema would
