@@ -44,8 +44,13 @@ _MAP, _SEQ, _MERGE, _TIMESTAMP = (_YAML + t for t in ("map", "seq", "merge", "ti
 # !!set, custom tags) is refused rather than guessed at.
 _SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL}
 _IMPLICIT = Resolver.yaml_implicit_resolvers
-# First characters with which a plain scalar may be something other than a string.
-_RESOLVABLE = frozenset(_IMPLICIT)
+# For each first character with which a plain scalar may be something other than a
+# string, the longest such scalar. After a letter only booleans and null are possible
+# (yes/no/on/off/true/false/null in three casings): at most 5 characters. So "Farid"
+# needs a look, "farid.obrien@example.com" does not; most values are the second kind.
+_RESOLVABLE: dict[str, float] = {
+    first: 5 if first.isalpha() else float("inf") for first in _IMPLICIT
+}
 _UNSEEN = object()
 _MERGE_KEY = object()  # stands for a "<<" key while a mapping is read
 
@@ -296,7 +301,7 @@ class _Builder:
             if kind is ScalarEvent and item.tag is None and item.anchor is None:
                 self.written += 1
                 raw = item.value
-                if item.implicit[0] and raw[:1] in _RESOLVABLE:
+                if item.implicit[0] and len(raw) <= _RESOLVABLE.get(raw[:1], -1):
                     items.append(scalar(item))
                 else:
                     items.append(raw)
@@ -341,7 +346,7 @@ class _Builder:
             ):
                 self.written += 1
                 raw = value_event.value
-                if value_event.implicit[0] and raw[:1] in _RESOLVABLE:
+                if value_event.implicit[0] and len(raw) <= _RESOLVABLE.get(raw[:1], -1):
                     value = scalar(value_event)
                 else:
                     value = raw
