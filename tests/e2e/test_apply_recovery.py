@@ -205,3 +205,46 @@ def test_terminated_apply_journals_every_change_and_a_rerun_converges(
     assert rerun.code == 0, rerun.stdout + rerun.stderr
     assert f"{len(unstarted)} succeeded" in rerun.stdout
     assert_converged(tenant_state(tenant))
+
+
+def test_grant_beyond_the_seats_fails_alone_with_the_servers_reason(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    # Two seats freed, two wanted; with one seat fewer, one grant cannot fit.
+    state = json.loads(json.dumps(TENANT))
+    state["products"][0]["seats"] = 2
+    state["provisioning"]["p-ap"] = ["u-ann", "u-bob"]
+    tenant = emulator_factory(state=state)
+
+    applied = run_cli(tenant, "apply", str(DESIRED), "--auto-approve", "--journal", "j.jsonl")
+
+    assert applied.code == 1
+    assert "7 succeeded, 1 failed, 0 skipped" in applied.stdout
+    assert "409 NoSeatsAvailable" in applied.stdout
+    (failed,) = [
+        json.loads(line)
+        for line in (tmp_path / "j.jsonl").read_text().splitlines()
+        if json.loads(line)["outcome"] == "failed"
+    ]
+    assert (failed["kind"], failed["product"], failed["code"]) == (
+        "grant",
+        "agileplace",
+        "NoSeatsAvailable",
+    )
+    users = tenant_state(tenant)["users"]
+    assert users["frank.new@example.com"]["status"] == "Pending"  # the create still happened
+    assert users["dan.fox@example.com"]["status"] == "Deactivated"
+
+
+@pytest.mark.slow
+def test_apply_shares_a_small_rate_budget_without_failing(emulator_factory: Any) -> None:
+    # 8 workers, 12 requests, 5 points per half second: the run must wait, not fail.
+    tenant = emulator_factory(state=TENANT, rate_limit_points=5, rate_limit_window=0.5)
+
+    applied = run_cli(
+        tenant, "apply", str(DESIRED), "--auto-approve", "--concurrency", "8", "--rate-reserve", "1"
+    )
+
+    assert applied.code == 0, applied.stdout + applied.stderr
+    assert "Apply complete: 8 succeeded" in applied.stdout
+    assert_converged(tenant_state(tenant))
