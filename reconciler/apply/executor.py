@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -230,16 +230,7 @@ class _Run:
         except Exception as exc:  # a bug in one change must not abandon the others
             detail = redact(f"internal error: {type(exc).__name__}: {exc}")
             outcome = ChangeResult(change, "failed", user_id=user_id, detail=detail)
-        duration = time.monotonic() - started
-        completed = ChangeResult(
-            outcome.change,
-            outcome.outcome,
-            user_id=outcome.user_id,
-            status=outcome.status,
-            code=outcome.code,
-            detail=outcome.detail,
-            duration=duration,
-        )
+        completed = replace(outcome, duration=time.monotonic() - started)
         self._record(completed, report=False)
         return completed
 
