@@ -108,9 +108,11 @@ def invocations(script: str, where: str) -> list[Invocation]:
     found: list[Invocation] = []
     positional: list[str] = []
     for tokens in simple_commands(script):
+        completion = False
         while tokens and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", tokens[0]):
+            completion = completion or tokens[0].startswith("_RECONCILER_COMPLETE=")
             tokens = tokens[1:]  # VAR=value prefixes
-        if not tokens:
+        if not tokens or completion:  # shell completion mode parses no arguments
             continue
         if tokens[:2] == ["set", "--"]:
             rest = tokens[2:]
