@@ -25,6 +25,7 @@ from yaml.events import (
     StreamEndEvent,
 )
 from yaml.nodes import ScalarNode
+from yaml.reader import ReaderError
 from yaml.resolver import Resolver
 
 from reconciler.errors import Diagnostic
@@ -92,6 +93,9 @@ def read_document(file: str, data: bytes) -> tuple[Document, list[Diagnostic]]:
     except _Fatal as fatal:
         problems.append(Diagnostic(fatal.message, SourcePos(file, fatal.line, fatal.col)))
         return Document(file), problems
+    except ReaderError as exc:
+        problems.append(_reader_problem(file, data, exc))
+        return Document(file), problems
     except yaml.YAMLError as exc:
         problems.append(_syntax_problem(file, exc))
         return Document(file), problems
@@ -116,6 +120,20 @@ def _check_text(file: str, data: bytes) -> Diagnostic | None:
     if not text.strip().lstrip("\ufeff"):
         return Diagnostic("the file is empty", SourcePos(file, 1, 1))
     return None
+
+
+def _reader_problem(file: str, data: bytes, exc: ReaderError) -> Diagnostic:
+    """A character YAML does not allow (control characters, mostly)."""
+    # libyaml counts bytes when given bytes; columns are characters.
+    before = data[: exc.position].decode("utf-8", errors="replace")
+    line = before.count("\n") + 1
+    col = len(before) - (before.rfind("\n") + 1) + 1
+    character = exc.character
+    shown = f"U+{character:04X}" if isinstance(character, int) else repr(character)
+    return Diagnostic(
+        f"the file contains a character YAML does not allow ({shown}): {exc.reason}",
+        SourcePos(file, line, col),
+    )
 
 
 def _syntax_problem(file: str, exc: yaml.YAMLError) -> Diagnostic:
