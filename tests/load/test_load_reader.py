@@ -168,3 +168,18 @@ def test_refusals_are_diagnostics_not_exceptions(data: bytes, message: str) -> N
     _, problems = read_document("f.yaml", data)
     assert problems and message in problems[0].message
     assert problems[0].pos is not None and problems[0].pos.file == "f.yaml"
+
+
+def test_pure_python_parser_fallback_reads_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where PyYAML was built without libyaml the reader falls back to the pure parser."""
+    import yaml
+
+    text = (Path(__file__).parents[2] / "examples" / "basic" / "users.yaml").read_bytes()
+    fast, fast_problems = read_document("f.yaml", text)
+    monkeypatch.setattr(reader, "_Loader", yaml.SafeLoader)
+    pure, pure_problems = read_document("f.yaml", text)
+    assert fast_problems == pure_problems == []
+    assert pure.value == fast.value
+    assert pure.pos(("users", 1, "groups", 0)) == fast.pos(("users", 1, "groups", 0))
+    _, problems = read_document("f.yaml", b"a: 1\na: 2\n")
+    assert str(problems[0]).startswith("f.yaml:2:1: duplicate key 'a'")
