@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from apply_builders import PlanBuilder, product, user
@@ -13,6 +16,8 @@ from apply_memory_backend import MemoryBackend, transport_failure
 
 from reconciler.apply import execute, read_journal
 from reconciler.errors import ApiError
+from reconciler.model import LiveUser
+from reconciler.plan.model import Plan
 
 
 @pytest.fixture
@@ -231,3 +236,41 @@ def test_malformed_plan_is_refused_before_any_write(backend: MemoryBackend) -> N
     with pytest.raises(PlanFormatError, match="more than once"):
         execute(plan, backend)
     assert backend.writes == []
+
+
+class MeetingBackend(MemoryBackend):
+    """update_user waits until `parties` updates are in flight at the same time."""
+
+    def __init__(self, parties: int, timeout: float, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.barrier = threading.Barrier(parties, timeout=timeout)
+
+    def update_user(self, user_id: str, fields: Mapping[str, Any]) -> LiveUser:
+        self.barrier.wait()
+        return super().update_user(user_id, fields)
+
+
+def renames(backend: MemoryBackend, count: int) -> Plan:
+    b = PlanBuilder(backend)
+    for n in range(count):
+        b.update(f"u{n}", first_name=f"Renamed{n}")
+    return b.plan()
+
+
+def test_changes_of_a_phase_run_concurrently() -> None:
+    people = [user(f"u{n}", f"user{n}@example.com") for n in range(3)]
+    backend = MeetingBackend(3, timeout=30, users=people)
+
+    result = execute(renames(backend, 3), backend, concurrency=3)
+
+    assert result.ok  # all three met at the barrier: they were in flight together
+
+
+def test_concurrency_one_runs_changes_one_at_a_time() -> None:
+    people = [user(f"u{n}", f"user{n}@example.com") for n in range(2)]
+    backend = MeetingBackend(2, timeout=0.5, users=people)
+
+    result = execute(renames(backend, 2), backend, concurrency=1)
+
+    # Never two updates in flight, so the first waits in vain and fails.
+    assert "BrokenBarrierError" in (result.failed[0].detail or "")
