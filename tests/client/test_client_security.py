@@ -252,3 +252,44 @@ def test_secret_and_tokens_never_reach_output_logs_or_errors(
         for token in issued:
             assert token not in text
             assert token.split(".")[2] not in text  # not even the signature part
+
+
+# ---------------------------------------------------------------- TLS
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate nobody trusts yet."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server, _ = serve("127.0.0.1")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    yield f"https://127.0.0.1:{server.server_address[1]}", cert
+    server.shutdown()
+    server.server_close()
+
+
+def test_certificates_are_verified_and_a_ca_bundle_adds_trust(
+    tls_server: tuple[str, Path],
+) -> None:
+    url, cert = tls_server
+    settings = {"url": url, "client_id": "client", "client_secret": "tls-test-secret"}
+    untrusted = PlanviewBackend(ClientSettings(**settings, retries=0))
+    with untrusted, pytest.raises(TransportError, match=r"CERTIFICATE_VERIFY_FAILED.*--ca-bundle"):
+        untrusted.list_products()
+    trusted = PlanviewBackend(ClientSettings(**settings, ca_bundle=str(cert)))
+    with trusted, pytest.raises(TransportError, match="'Resources'"):
+        trusted.list_products()  # the TLS handshake worked; this server is no API

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import httpx
 
 from reconciler.backends.planview import contract
-from reconciler.backends.planview.retry import Backoff
+from reconciler.backends.planview.retry import Backoff, describe_failure
 from reconciler.errors import ConfigError, TransportError
 from reconciler.redact import register_secret
 
@@ -94,7 +94,7 @@ class TokenManager:
                     auth=(self._client_id, self._secret),
                 )
             except httpx.TransportError as exc:
-                reason = type(exc).__name__
+                reason = describe_failure(exc)
                 if attempt == self._backoff.attempts:
                     raise TransportError(
                         f"Could not reach the token endpoint ({reason}) after "

@@ -22,11 +22,14 @@ The limit is per customer and its window is not published, so the budget learns 
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 INFINITY = math.inf
 FIRST_PROBE_STEP = 0.05  # seconds; doubles after each probe that came too early
@@ -329,6 +332,12 @@ class RateBudget:
     def _start_waiting(self, now: float) -> None:
         if self._waiters == 0:
             self._wait_from = now
+            log.debug(
+                "rate budget: holding requests (%s points left, reserve %d, %d in flight)",
+                "unknown" if self._known is None else self._known,
+                self.reserve,
+                self._in_flight,
+            )
         self._waiters += 1
 
     def _stop_waiting(self, now: float) -> None:

@@ -20,7 +20,12 @@ from reconciler.backends.base import RequestStats
 from reconciler.backends.planview import contract
 from reconciler.backends.planview.auth import TokenManager
 from reconciler.backends.planview.budget import RateBudget
-from reconciler.backends.planview.retry import Backoff, parse_retry_after, throttle_jitter
+from reconciler.backends.planview.retry import (
+    Backoff,
+    describe_failure,
+    parse_retry_after,
+    throttle_jitter,
+)
 from reconciler.errors import ApiError, TransportError, WriteOutcomeUnknown
 
 log = logging.getLogger(__name__)
@@ -103,10 +108,14 @@ class Transport:
                     json=json_body,
                     headers={"Authorization": f"Bearer {token}"},
                 )
-            except httpx.TransportError as exc:
+            except BaseException as exc:
+                if not isinstance(exc, httpx.TransportError):
+                    # e.g. an interrupt: the ticket must not stay in flight for ever
+                    self._budget.release(ticket, remaining=None, answered=False)
+                    raise
                 sent = not isinstance(exc, _NOT_SENT)
                 self._budget.release(ticket, remaining=None, answered=sent)
-                reason = f"{type(exc).__name__}"
+                reason = describe_failure(exc)
                 if sent and not idempotent:
                     raise WriteOutcomeUnknown(
                         f"{endpoint}: the connection was lost after the request was sent "
@@ -123,11 +132,18 @@ class Transport:
             status = response.status_code
             remaining = _remaining(response)
             if status == 429:
-                wait = self._throttle_wait(endpoint, response)
-                self._budget.release(ticket, remaining=None, retry_after=wait)
+                wait = parse_retry_after(response.headers.get("retry-after"))
+                wait = 1.0 if wait is None else wait  # unreadable: a polite second, then a probe
+                self._budget.release(ticket, remaining=None, retry_after=wait + throttle_jitter())
                 throttled += 1
                 with self._lock:
                     self._stats.throttled += 1
+                if wait > self._max_wait:
+                    raise TransportError(
+                        f"{endpoint}: the API asked to wait {wait:.0f}s before the next request "
+                        f"(Retry-After), longer than the {self._max_wait:.0f}s limit "
+                        "(--max-wait)."
+                    )
                 if throttled > self._max_throttled:
                     raise TransportError(
                         f"{endpoint}: still rate-limited (429) after {throttled} waits; "
@@ -184,17 +200,6 @@ class Transport:
         log.info("%s: %s, retrying in %.2fs", endpoint, reason, delay)
         time.sleep(delay)
 
-    def _throttle_wait(self, endpoint: str, response: httpx.Response) -> float:
-        wait = parse_retry_after(response.headers.get("retry-after"))
-        if wait is None:
-            wait = 1.0  # no usable Retry-After: a polite second, then the probe decides
-        if wait > self._max_wait:
-            raise TransportError(
-                f"{endpoint}: the API asked to wait {wait:.0f}s before the next request "
-                f"(Retry-After), longer than the {self._max_wait:.0f}s limit (--max-wait)."
-            )
-        return wait + throttle_jitter()
-
 
 def _remaining(response: httpx.Response) -> int | None:
     value = response.headers.get(contract.RATE_REMAINING_HEADER)
@@ -224,6 +229,8 @@ def _api_error(method: str, template: str, status: int, body: Any) -> ApiError:
     error = contract.error_from_json(body)
     code = error.code or "Error"
     detail = f": {error.detail}" if error.detail else ""
+    if status == 401:
+        detail += " (the access token was refused even after renewing it)"
     return ApiError(
         f"{method} {template} failed with HTTP {status} {code}{detail}",
         status=status,

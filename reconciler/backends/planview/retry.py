@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
+import httpx
+
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds to wait: `Retry-After` is either delta-seconds or an HTTP date.
@@ -52,3 +54,12 @@ class Backoff:
 def throttle_jitter(rng: random.Random | None = None) -> float:
     """A little extra after Retry-After so waiting clients do not return in lockstep."""
     return 0.01 + 0.09 * (rng or random).random()
+
+
+def describe_failure(exc: httpx.TransportError) -> str:
+    """What went wrong on the wire, in words a user can act on (no headers, no body)."""
+    text = str(exc).strip()
+    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        reason += "; if a proxy or private CA signs the certificate, pass it with --ca-bundle"
+    return reason
