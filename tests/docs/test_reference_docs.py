@@ -341,3 +341,16 @@ def test_shell_completion_works_as_documented() -> None:
     assert "_RECONCILER_COMPLETE=bash_source reconciler" in gitops
     assert result.returncode == 0, result.stderr
     assert "complete " in result.stdout and "_RECONCILER_COMPLETE" in result.stdout
+
+
+@pytest.mark.parametrize("path", sorted(DOCS.glob("*.md")), ids=lambda p: p.name)
+def test_python_examples_in_the_docs_run(path: Path) -> None:
+    """A reader copies these; each runs as written (they start emulators on loopback)."""
+    blocks = [
+        body for lang, body in markdown_code_blocks(path.read_text("utf-8")) if lang == "python"
+    ]
+    for body in blocks:
+        result = subprocess.run(
+            [sys.executable, "-c", body], capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, f"{path.name}:\n{body}\n{result.stderr}"
