@@ -323,6 +323,7 @@ def render(
                     f"{ideal:.1f} s",
                     _wall(a.tool),
                     "n/a" if factor is None else f"{factor:.2f}x",
+                    f"{a.tool.budget_requests / a.tool.run.wall_seconds:.0f}/s",
                     str(a.tool.throttled),
                     _rss(a.tool),
                     _yes(a.tool_converged),
@@ -335,8 +336,8 @@ def render(
             )
         lines += _table(
             ("second consumer", "points for the tool", "requests", "ideal", "reconciler wall",
-             "wall / ideal", "429s", "peak RSS", "converged", "naive wall", "naive 429s",
-             "naive requests", "naive converged", "naive / reconciler"),
+             "wall / ideal", "points used", "429s", "peak RSS", "converged", "naive wall",
+             "naive 429s", "naive requests", "naive converged", "naive / reconciler"),
             rows,
         )  # fmt: skip
     found = problems(results)
