@@ -133,7 +133,9 @@ def verdicts(results: Results) -> list[Verdict]:
 
 def read_excess(p: PlanResult) -> dict[str, int]:
     """Requests beyond the paging minimum, per listing endpoint."""
-    return {e: p.tool.requests.get(e, 0) - p.minimum[e] for e in p.minimum if e != TOKEN}
+    endpoints = (set(p.minimum) | set(p.tool.requests)) - {TOKEN}
+    # An endpoint the minimum does not need at all is excess in full.
+    return {e: p.tool.requests.get(e, 0) - p.minimum.get(e, 0) for e in sorted(endpoints)}
 
 
 def ratio(naive: Measured, tool: Measured) -> tuple[float | None, bool]:
