@@ -26,6 +26,15 @@ UnmanagedPolicy = Literal["deactivate", "ignore", "delete"]
 # backend translates them to its own payload keys.
 MANAGED_FIELDS: tuple[str, ...] = ("first_name", "last_name", "role", "password_required")
 
+# Neutral field names -> the keys a person writes in the desired-state file; output
+# meant for people uses these, so a plan line can be matched to the YAML at a glance.
+FIELD_LABELS: dict[str, str] = {
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "role": "role",
+    "password_required": "passwordRequired",
+}
+
 
 def email_key(email: str) -> str:
     """The identity of a user: emails compare case-insensitively."""

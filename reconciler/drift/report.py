@@ -5,19 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from reconciler.model import FIELD_LABELS as MODEL_FIELD_LABELS
+
 # How a user differs: fields/products changed, or the whole user is missing/extra.
 UserState = Literal["changed", "deleted_out_of_band", "created_out_of_band"]
 # What one item is about.
 ItemKind = Literal["field", "status", "product", "missing", "unlisted"]
 
-# Neutral field names -> the keys a person writes in the desired-state file.
-FIELD_LABELS: dict[str, str] = {
-    "first_name": "firstName",
-    "last_name": "lastName",
-    "role": "role",
-    "password_required": "passwordRequired",
-    "status": "active",
-}
+# Drift reports status against the file's `active:` key.
+FIELD_LABELS: dict[str, str] = {**MODEL_FIELD_LABELS, "status": "active"}
 
 DRIFT_REPORT_VERSION = 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.model import MANAGED_FIELDS
+from reconciler.model import FIELD_LABELS, MANAGED_FIELDS
 from reconciler.plan.model import Change, ChangeKind, Plan
 from reconciler.render.summary import plural, summary_line
 
@@ -77,7 +77,8 @@ _Columns = tuple[tuple[str, ...], Callable[[Change], list[str]]]
 def _update_cell(change: Change) -> str:
     before, after = change.before or {}, change.after or {}
     return "<br>".join(
-        f"{md(name)}: {_cell(before.get(name))} → {_cell(after[name])}" for name in after
+        f"{md(FIELD_LABELS.get(name, name))}: {_cell(before.get(name))} → {_cell(after[name])}"
+        for name in after
     )
 
 
@@ -211,7 +212,8 @@ def _differences(differences: dict[str, Any]) -> str:
         if name == "products":
             parts += [f"products: {md(verb)} {md(', '.join(a))}" for verb, a in change.items()]
         elif isinstance(change, dict) and "before" in change:
-            parts.append(f"{md(name)}: {_cell(change['before'])} → {_cell(change['after'])}")
+            label = FIELD_LABELS.get(name, name)
+            parts.append(f"{md(label)}: {_cell(change['before'])} → {_cell(change['after'])}")
         else:
             parts.append(f"{md(name)}: {_cell(change)}")
     return "<br>".join(parts)

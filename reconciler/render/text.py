@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from reconciler.cli.output import style
-from reconciler.model import MANAGED_FIELDS
+from reconciler.model import FIELD_LABELS, MANAGED_FIELDS
 from reconciler.plan.model import Change, ChangeKind, Plan
 from reconciler.render.summary import by_user, safety_line, summary_line, user_action
 
@@ -33,7 +33,7 @@ _LINE_ORDER = {
     )
 }
 _COLOUR = {"+": "green", "-": "red", "^": "cyan", "~": "yellow"}
-_FIELD_WIDTH = max(len(name) for name in MANAGED_FIELDS) + 1
+_FIELD_WIDTH = max(len(label) for label in FIELD_LABELS.values()) + 1
 
 
 def render_text(plan: Plan, *, colour: bool = False) -> str:
@@ -83,11 +83,13 @@ def _user_block(email: str, changes: list[Change], colour: bool) -> list[str]:
             after = change.after or {}
             for name in MANAGED_FIELDS:
                 if name in after:
-                    lines.append(f"      {name + ':':<{_FIELD_WIDTH}} {_value(after[name])}")
+                    label = FIELD_LABELS[name] + ":"
+                    lines.append(f"      {label:<{_FIELD_WIDTH}} {_value(after[name])}")
         elif change.kind is ChangeKind.UPDATE:
             before, after = change.before or {}, change.after or {}
             for name in after:
-                lines.append(f"      {name}: {_value(before.get(name))} -> {_value(after[name])}")
+                label = FIELD_LABELS.get(name, name)
+                lines.append(f"      {label}: {_value(before.get(name))} -> {_value(after[name])}")
         elif change.kind is ChangeKind.DELETE:
             products = (change.before or {}).get("products") or []
             if products:
@@ -123,7 +125,8 @@ def _difference_lines(differences: dict[str, Any]) -> list[str]:
             ]
             lines.append(f"products: {'; '.join(parts)}")
         elif isinstance(change, dict) and "before" in change:
-            lines.append(f"{name}: {_value(change['before'])} -> {_value(change['after'])}")
+            label = FIELD_LABELS.get(name, name)
+            lines.append(f"{label}: {_value(change['before'])} -> {_value(change['after'])}")
         else:
             lines.append(f"{name}: {_value(change)}")
     return lines
