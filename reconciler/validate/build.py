@@ -31,21 +31,30 @@ def build_state(merged: Merged, files: list[str]) -> DesiredState:
     group_products = {name: frozenset(aliases) for name, aliases in groups.items()}
 
     users: list[DesiredUser] = []
-    table: dict[int, list[int]] = {}
+    # Most users share one of a few group/product combinations: expanding each
+    # combination once also shares the frozensets, which saves memory on large files.
+    expansions: dict[tuple[tuple[str, ...], tuple[str, ...]], frozenset[str]] = {}
+    positions: list[int] = []
+    current: Document | None = None
     for user, document, index in merged.users:
-        direct = frozenset(user.get("products", ()))
-        for group in user.get("groups", ()):
-            direct |= group_products[group]
+        if document is not current:
+            current = document
+            positions = document.positions[id(document.value["users"])]
+        combination = (tuple(user.get("groups", ())), tuple(user.get("products", ())))
+        expanded = expansions.get(combination)
+        if expanded is None:
+            expanded = frozenset(combination[1]).union(*(group_products[g] for g in combination[0]))
+            expansions[combination] = expanded
         users.append(
             DesiredUser(
-                email=user["email"],
-                first_name=user["firstName"],
-                last_name=user["lastName"],
-                role=user.get("role", "User"),
-                password_required=user.get("passwordRequired", False),
-                active=user.get("active", True),
-                products=direct,
-                pos=unpack(document.file, _user_positions(document, table)[index]),
+                user["email"],
+                user["firstName"],
+                user["lastName"],
+                user.get("role", "User"),
+                user.get("passwordRequired", False),
+                user.get("active", True),
+                expanded,
+                unpack(document.file, positions[index]),
             )
         )
     state = DesiredState(
@@ -56,14 +65,6 @@ def build_state(merged: Merged, files: list[str]) -> DesiredState:
         files=tuple(files),
     )
     return replace(state, digest=digest(state))
-
-
-def _user_positions(document: Document, cache: dict[int, list[int]]) -> list[int]:
-    # Looking each user up from the root would walk the same two tables 50,000 times.
-    key = id(document)
-    if key not in cache:
-        cache[key] = document.positions[id(document.value["users"])]
-    return cache[key]
 
 
 def _settings(entries: dict[str, Any]) -> Settings:

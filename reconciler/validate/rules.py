@@ -41,13 +41,12 @@ def check_rules(merged: Merged, problems: list[Diagnostic], *, complete: bool) -
     first_seen: dict[str, tuple[str, Document, int]] = {}
     references = (("groups", groups, "group"), ("products", products, "product"))
     for user, document, index in merged.users:
-        if not isinstance(user, dict):
+        if type(user) is not dict:
             continue
         email = user.get("email")
-        if isinstance(email, str):
-            key = email_key(email)
-            earlier = first_seen.get(key)
-            if earlier is not None:
+        if type(email) is str:
+            earlier = first_seen.setdefault(email_key(email), (email, document, index))
+            if earlier[2] != index or earlier[1] is not document:
                 where = earlier[1].pos(("users", earlier[2], "email"))
                 same = "" if earlier[0] == email else f" (as {earlier[0]!r}; emails ignore case)"
                 problems.append(
@@ -57,11 +56,9 @@ def check_rules(merged: Merged, problems: list[Diagnostic], *, complete: bool) -
                         f"user {email!r} is already listed at {where}{same}",
                     )
                 )
-            else:
-                first_seen[key] = (email, document, index)
-            if domains is not None and "@" in email:
-                domain = email.rsplit("@", 1)[1].lower()
-                if domain not in domains:
+            if domains is not None:
+                domain = email[email.rfind("@") + 1 :].lower()
+                if domain not in domains and "@" in email:
                     problems.append(
                         _at(
                             document,
@@ -74,10 +71,11 @@ def check_rules(merged: Merged, problems: list[Diagnostic], *, complete: bool) -
             continue
         for field, known, what in references:
             refs = user.get(field)
-            if not isinstance(refs, list):
+            if type(refs) is not list:
                 continue
-            for item, alias in enumerate(refs):
-                if alias not in known and isinstance(alias, str):
+            for alias in refs:
+                if alias not in known and type(alias) is str:
+                    item = refs.index(alias)
                     problems.append(
                         _at(
                             document,
