@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
+from validate_cli_helpers import run_cli
 
 BAD = Path(__file__).parents[1] / "fixtures" / "desired" / "bad"
 MULTI = Path(__file__).parents[1] / "fixtures" / "desired" / "multi-bad"

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import run_cli
 from jsonschema import Draft202012Validator
+from validate_cli_helpers import run_cli
 
 ROOT = Path(__file__).parents[2]
 BASIC = ROOT / "examples" / "basic" / "users.yaml"
