@@ -354,3 +354,56 @@ def test_python_examples_in_the_docs_run(path: Path) -> None:
             [sys.executable, "-c", body], capture_output=True, text=True, timeout=120
         )
         assert result.returncode == 0, f"{path.name}:\n{body}\n{result.stderr}"
+
+
+# --------------------------------------------------------------------------- troubleshooting
+
+
+def source_corpus() -> str:
+    """The tool's own message text: string literals of the package (adjacent literals
+    joined, f-string fields replaced by a NUL that no documented text contains) plus
+    the desired-state schema, whose descriptions validation quotes."""
+    parts = []
+    for path in sorted((ROOT / "reconciler").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        text = re.sub(r"[\"']\s*\n\s*[rbfRBF]{0,2}[\"']", "", text)
+        parts.append(re.sub(r"\{[^{}\n]*\}", "\0", text))
+    parts.append(SCHEMA.read_text(encoding="utf-8"))
+    return re.sub(r"\s+", " ", "\n".join(parts))
+
+
+def quoted_messages() -> list[str]:
+    """The code spans of the first column of the troubleshooting tables."""
+    doc = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    messages = []
+    for line in doc.splitlines():
+        if not line.startswith("| `"):
+            continue
+        first = line[2:].split(" | ")[0]
+        messages += [m.strip() for m in re.findall(r"``(.+?)``|`([^`]+)`", first) for m in m if m]
+    return messages
+
+
+def in_corpus(text: str, corpus: str) -> bool:
+    """Whether `text` is in the code, allowing the one word next to a placeholder to be
+    part of it in the code (`{count} {noun}` documented as `<n> changes`)."""
+    words = re.sub(r"\s+", " ", text).split(" ")
+    candidates = [words, words[1:], words[:-1], words[1:-1]]
+    return any(len(" ".join(c)) >= 3 and " ".join(c) in corpus for c in candidates if c)
+
+
+def test_troubleshooting_quotes_the_tools_messages_exactly() -> None:
+    corpus = source_corpus()
+    messages = quoted_messages()
+    assert len(messages) >= 40
+    wrong = []
+    for message in messages:
+        # Fixed text between <placeholders>; clauses joined with "; " or ": " may come
+        # from separate literals.
+        fixed = [p.strip(" :;,.()") for p in re.split(r"<[^>]*>|; |: ", message)]
+        missing = [p for p in fixed if len(p) >= 3 and not in_corpus(p, corpus)]
+        if missing:
+            wrong.append(f"{message}\n    not in the code: {missing}")
+    assert not wrong, "docs/troubleshooting.md quotes messages the code does not have:\n" + (
+        "\n".join(wrong)
+    )
