@@ -20,7 +20,17 @@ from typing import Any
 Check = Callable[[Any], bool]
 
 # Keywords that only annotate and never make an instance invalid.
-_ANNOTATIONS = {"title", "description", "default", "examples", "$comment", "deprecated"}
+_ANNOTATIONS = {
+    "title",
+    "description",
+    "default",
+    "examples",
+    "$comment",
+    "deprecated",
+    "$schema",
+    "$id",
+    "$defs",
+}
 
 
 class _Unsupported(Exception):
@@ -39,6 +49,7 @@ def compile_check(
     except _Unsupported:
         return None
     source = "def check(value):\n" + "".join(body) + "    return True\n"
+    source = "".join(generator.functions) + source
     namespace: dict[str, Any] = dict(generator.constants)
     exec(compile(source, "<desired-state fast check>", "exec"), namespace)
     return namespace["check"]
@@ -49,6 +60,7 @@ class _Generator:
         self.root = root
         self.formats = formats
         self.constants: dict[str, Any] = {}
+        self.functions: list[str] = []
         self.names = 0
 
     def constant(self, value: Any) -> str:
@@ -68,8 +80,32 @@ class _Generator:
             if keywords != {"$ref"}:
                 raise _Unsupported("$ref beside other keywords")
             return self.node(self.resolve(schema["$ref"]), var, depth)
+        if "anyOf" in keywords:
+            if keywords != {"anyOf"}:
+                raise _Unsupported("anyOf beside other keywords")
+            branches = [self.function(branch) for branch in schema["anyOf"]]
+            either = " or ".join(f"{b}({var})" for b in branches)
+            return [f"{pad}if not ({either}): return False\n"]
         kind = schema.get("type")
         keywords.discard("type")
+        if "const" in keywords:
+            value = schema["const"]
+            if kind is not None or keywords != {"const"} or type(value) not in (int, str):
+                raise _Unsupported("const")
+            # Exact type: jsonschema would also accept 1.0 for 1; saying "not sure" there
+            # only means jsonschema gets to decide.
+            expected = self.constant(value)
+            return [
+                f"{pad}if type({var}) is not {type(value).__name__} or {var} != {expected}: "
+                "return False\n"
+            ]
+        if kind == "integer":
+            if keywords - {"minimum"}:
+                raise _Unsupported(str(keywords))
+            lines = [f"{pad}if type({var}) is not int: return False\n"]
+            if "minimum" in schema:
+                lines.append(f"{pad}if {var} < {self.constant(schema['minimum'])}: return False\n")
+            return lines
         if "enum" in keywords:
             values = schema["enum"]
             if kind is not None or keywords != {"enum"} or not all(type(v) is str for v in values):
@@ -85,6 +121,15 @@ class _Generator:
         if kind == "object":
             return self.object(schema, keywords, var, depth)
         raise _Unsupported(f"type {kind!r}")
+
+    def function(self, schema: Mapping[str, Any]) -> str:
+        """A separate predicate for `schema` (for anyOf, whose branches must not
+        return from the enclosing function); returns its name."""
+        name = self.constant(None)
+        body = self.node(schema, "value", 1)
+        source = f"def {name}(value):\n" + "".join(body) + "    return True\n"
+        self.functions.append(source)
+        return name
 
     def resolve(self, ref: str) -> Mapping[str, Any]:
         if not ref.startswith("#/"):
@@ -118,10 +163,12 @@ class _Generator:
     def array(
         self, schema: Mapping[str, Any], keywords: set[str], var: str, depth: int
     ) -> list[str]:
-        if keywords - {"items", "uniqueItems"}:
+        if keywords - {"items", "uniqueItems", "minItems"}:
             raise _Unsupported(str(keywords))
         pad = "    " * depth
         lines = [f"{pad}if type({var}) is not list: return False\n"]
+        if "minItems" in schema:
+            lines.append(f"{pad}if len({var}) < {int(schema['minItems'])}: return False\n")
         item_lines: list[str] = []
         if "items" in schema:
             element = self.variable()
@@ -139,23 +186,37 @@ class _Generator:
     def object(
         self, schema: Mapping[str, Any], keywords: set[str], var: str, depth: int
     ) -> list[str]:
-        if keywords - {"properties", "required", "additionalProperties"}:
+        known = {"properties", "required", "additionalProperties", "propertyNames"}
+        if keywords - known - {"minProperties", "maxProperties"}:
             raise _Unsupported(str(keywords))
-        if schema.get("additionalProperties", True) is not False:
-            raise _Unsupported("additionalProperties other than false")
+        extra = schema.get("additionalProperties", True)
+        if extra is True:
+            raise _Unsupported("additionalProperties allowed")
         pad = "    " * depth
         lines = [f"{pad}if type({var}) is not dict: return False\n"]
+        if "minProperties" in schema:
+            lines.append(f"{pad}if len({var}) < {int(schema['minProperties'])}: return False\n")
+        if "maxProperties" in schema:
+            lines.append(f"{pad}if len({var}) > {int(schema['maxProperties'])}: return False\n")
         for name in schema.get("required", ()):
             lines.append(f"{pad}if {name!r} not in {var}: return False\n")
         key, element = self.variable(), self.variable()
         lines.append(f"{pad}for {key}, {element} in {var}.items():\n")
+        if "propertyNames" in schema:
+            lines.extend(self.node(schema["propertyNames"], key, depth + 1))
         branch = "if"
         for name, sub in schema.get("properties", {}).items():
             lines.append(f"{pad}    {branch} {key} == {name!r}:\n")
             lines.extend(self.node(sub, element, depth + 2) or [f"{pad}        pass\n"])
             branch = "elif"
+        otherwise = (
+            [f"{pad}        return False\n"]
+            if extra is False
+            else self.node(extra, element, depth + 2) or [f"{pad}        pass\n"]
+        )
         if branch == "if":
-            lines.append(f"{pad}    return False\n")
+            lines.extend(line[4:] for line in otherwise)
         else:
-            lines.append(f"{pad}    else:\n{pad}        return False\n")
+            lines.append(f"{pad}    else:\n")
+            lines.extend(otherwise)
         return lines

@@ -64,6 +64,18 @@ def test_no_color_is_respected_even_when_colour_is_possible(
     assert "\x1b[" not in result.err
 
 
+def test_colour_on_a_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reconciler.cli.output as output
+
+    monkeypatch.setattr(output.sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    result = run_cli(capsys, "validate", str(BAD_ROLE))
+    assert "\x1b[" in result.err
+    assert "'Admin' is not one of" in result.err
+
+
 def test_real_process_exit_codes_and_no_traceback() -> None:
     env = {**os.environ, "NO_COLOR": "1"}
     ok = subprocess.run(

@@ -12,7 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.validate.fastpath import compile_check
-from reconciler.validate.schema_check import _user_fast_check, _user_validator, is_email, schema
+from reconciler.validate.schema_check import (
+    _document_fast_check,
+    _document_validator,
+    _user_fast_check,
+    _user_validator,
+    is_email,
+    schema,
+)
 
 FIELDS = [
     "email",
@@ -107,6 +114,48 @@ def test_fast_check_equals_jsonschema_on_non_users(item: Any) -> None:
 def test_an_unknown_keyword_disables_the_fast_path() -> None:
     """A schema change the compiler does not understand must fall back, not be ignored."""
     root = schema()
-    user = dict(root["$defs"]["user"], minProperties=4)
+    user = dict(root["$defs"]["user"], dependentRequired={"role": ["groups"]})
     assert compile_check(user, root, {"email": is_email}) is None
     assert compile_check(root["$defs"]["user"], root, {"email": is_email}) is not None
+
+
+documents = st.fixed_dictionaries(
+    {"version": st.sampled_from([1, 1, 2, "1", True, 1.0])},
+    optional={
+        "settings": st.fixed_dictionaries(
+            {},
+            optional={
+                "unmanagedUsers": st.sampled_from(["deactivate", "ignore", "remove", 1]),
+                "protectedUsers": st.lists(strings, max_size=2),
+                "scope": st.fixed_dictionaries(
+                    {"emailDomains": st.lists(st.sampled_from(["example.com", "x", "a b"]))}
+                ),
+                "safety": st.fixed_dictionaries(
+                    {"maxRemovals": st.sampled_from([5, 0, -1, "10%", "100%", "101%", True, 2.0])}
+                ),
+                "other": st.none(),
+            },
+        ),
+        "products": st.dictionaries(
+            strings,
+            st.dictionaries(st.sampled_from(["name", "id", "x"]), strings, max_size=2),
+            max_size=2,
+        ),
+        "groups": st.dictionaries(
+            strings,
+            st.fixed_dictionaries({"products": st.lists(strings, max_size=2)}) | values,
+            max_size=2,
+        ),
+        "users": st.lists(valid_user | values, max_size=2),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents)
+def test_a_document_the_fast_check_accepts_is_valid(document: dict[str, Any]) -> None:
+    """The document-level check may be unsure (then jsonschema decides), never wrong."""
+    fast = _document_fast_check()
+    assert fast is not None
+    if fast(document):
+        assert not any(True for _ in _document_validator().iter_errors(document)), document
