@@ -1,0 +1,422 @@
+"""A misbehaving server never makes the tool hang, loop, or plan from nonsense.
+
+Each case runs the real `reconciler apply --auto-approve` (the command that would
+write) as a subprocess against a scripted server on 127.0.0.1. The subprocess timeout
+is the guard against hangs; the outcome must be exit 1 with one clear error, no
+traceback, and no write request received by the server.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cli import assert_clean_failure, run_subprocess
+from support.hostile import (
+    PRODUCT,
+    PRODUCT_USERS,
+    PRODUCTS,
+    SECRET,
+    TOKEN_PATH,
+    USERS,
+    HostileServer,
+    Request,
+    Response,
+    hostile_server,
+    jwt,
+    page,
+    user,
+)
+
+from reconciler.backends.planview import ClientSettings, PlanviewBackend
+from reconciler.errors import TransportError
+
+DESIRED = """\
+version: 1
+products:
+  agileplace: {id: p-ap}
+users:
+  - email: new.person@example.com
+    firstName: New
+    lastName: Person
+    products: [agileplace]
+"""
+# Every case must end well within this; a run that does not is killed and fails.
+GUARD = 60.0
+
+
+@pytest.fixture
+def server() -> Iterator[HostileServer]:
+    with hostile_server() as running:
+        yield running
+
+
+@pytest.fixture
+def desired(tmp_path: Path) -> Path:
+    path = tmp_path / "users.yaml"
+    path.write_text(DESIRED)
+    return path
+
+
+def apply(server: HostileServer, desired: Path, *extra: str, timeout: float = GUARD) -> Any:
+    run = run_subprocess(
+        server.env(), "apply", str(desired), "--auto-approve", *extra, timeout=timeout,
+        cwd=desired.parent,
+    )  # fmt: skip
+    assert SECRET not in run.output
+    for token in server.tokens:
+        assert token not in run.output
+    return run
+
+
+def fixed(response: Response) -> Any:
+    return lambda request: response
+
+
+def sequence(*responses: Response) -> Any:
+    """Answer with each response in turn, then repeat the last."""
+    answers = iter(responses)
+    last = [responses[-1]]
+
+    def answer(request: Request) -> Response:
+        last[0] = next(answers, last[0])
+        return last[0]
+
+    return answer
+
+
+# ------------------------------------------------------------------ broken pages
+
+BROKEN_USER_PAGES = {
+    "non-JSON body": (
+        Response(200, "<html>Down for maintenance</html>", {"Content-Type": "text/html"}),
+        "not JSON",
+    ),
+    "empty body": (Response(200, b""), "a page must be a JSON object"),
+    "JSON that is not an object": (Response(200, [1, 2, 3]), "a page must be a JSON object"),
+    "no Resources": (Response(200, {"startIndex": 1, "itemsPerPage": 50}), "'Resources'"),
+    "Resources mistyped": (
+        Response(200, {"startIndex": 1, "itemsPerPage": 50, "Resources": "all of them"}),
+        "'Resources' must be a list",
+    ),
+    "record without id": (
+        page([{"email": "x@example.com", "status": "Active"}], per_page=50),
+        "no string 'id'",
+    ),
+    "email mistyped": (page([{**user(1), "email": 42}], per_page=50), "'email' must be a string"),
+    "unknown status": (page([{**user(1), "status": "Suspended"}], per_page=50), "Suspended"),
+    "passwordRequired mistyped": (
+        page([{**user(1), "passwordRequired": "no"}], per_page=50),
+        "'passwordRequired'",
+    ),
+    "itemsPerPage mistyped": (
+        Response(200, {"startIndex": 1, "itemsPerPage": "50", "Resources": [user(1)]}),
+        "'itemsPerPage' must be a whole number",
+    ),
+    "itemsPerPage 0": (page([user(1)], per_page=0), "itemsPerPage 0"),
+    "itemsPerPage negative": (page([user(1)], per_page=-5), "itemsPerPage -5"),
+    "itemsPerPage missing": (
+        Response(200, {"startIndex": 1, "Resources": [user(1)]}),
+        "itemsPerPage None",
+    ),
+    "more records than itemsPerPage": (page([user(1), user(2)], per_page=1), "more than its"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_USER_PAGES))
+def test_a_broken_user_page_is_a_clear_error_and_nothing_is_written(
+    case: str, server: HostileServer, desired: Path
+) -> None:
+    response, message = BROKEN_USER_PAGES[case]
+    server.routes[("GET", USERS)] = fixed(response)
+
+    run = apply(server, desired)
+
+    assert_clean_failure(run, "GET /public/v1/user", message)
+    assert server.writes() == []
+
+
+def test_a_broken_product_record_is_a_clear_error(server: HostileServer, desired: Path) -> None:
+    product = {"id": "p-ap", "name": "AgilePlace Production", "seats": "plenty"}
+    server.routes[("GET", PRODUCTS)] = fixed(page([product], per_page=50))
+
+    run = apply(server, desired)
+
+    assert_clean_failure(run, "GET /public/v1/product", "'seats' must be a whole number")
+    assert server.writes() == []
+
+
+def test_a_start_index_that_does_not_advance_is_refused(
+    server: HostileServer, desired: Path
+) -> None:
+    # Full pages, but always "page 1" whatever startIndex was asked for.
+    def stuck(request: Request) -> Response:
+        count = request.page_count()
+        return page([user(i) for i in range(count)], start=1, per_page=count)
+
+    server.routes[("GET", USERS)] = stuck
+
+    run = apply(server, desired)
+
+    assert_clean_failure(run, "asked for startIndex 501, the server answered 1")
+    assert server.count("GET", USERS) == 2
+    assert server.writes() == []
+
+
+def endless_pages() -> Any:
+    """A server that caps pages at one record and always has one more."""
+    fresh = itertools.count()
+
+    def endless(request: Request) -> Response:
+        return page([user(next(fresh))], start=request.page_start(), per_page=1)
+
+    return endless
+
+
+def backend_for(server: HostileServer, **settings: Any) -> PlanviewBackend:
+    env = server.env()
+    return PlanviewBackend(
+        ClientSettings(
+            url=env["PLANVIEW_ADMIN_URL"],
+            client_id=env["PLANVIEW_ADMIN_CLIENT_ID"],
+            client_secret=env["PLANVIEW_ADMIN_CLIENT_SECRET"],
+            **settings,
+        )
+    )
+
+
+def test_pages_that_never_end_stop_at_the_clients_page_cap(server: HostileServer) -> None:
+    server.routes[("GET", USERS)] = endless_pages()
+
+    with backend_for(server, max_pages=100) as backend, pytest.raises(TransportError) as error:
+        backend.read_live(["p-ap"])
+
+    assert "still full pages after 100 pages" in str(error.value)
+    assert server.count("GET", USERS) == 100
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MISSING OPTION (reconciler/cli/connection.py): the page cap exists only as "
+    "ClientSettings.max_pages (default 10,000); no --max-pages option sets it, and at the "
+    "default an endless listing ran longer than 120 s here. Proposed: a --max-pages N "
+    "connection option (env PLANVIEW_ADMIN_MAX_PAGES), default 1,000.",
+)
+def test_pages_that_never_end_stop_at_the_page_cap_set_on_the_command_line(
+    server: HostileServer, desired: Path
+) -> None:
+    server.routes[("GET", USERS)] = endless_pages()
+
+    run = apply(server, desired, "--max-pages", "100", timeout=30)
+
+    assert_clean_failure(run, "still full pages after 100 pages")
+    assert server.count("GET", USERS) == 100
+    assert server.writes() == []
+
+
+def test_a_server_that_never_answers_is_given_up_on(server: HostileServer) -> None:
+    server.routes[("GET", USERS)] = fixed(Response(200, b"{}", delay=30))
+
+    with (
+        backend_for(server, timeout=0.5, retries=1) as backend,
+        pytest.raises(TransportError) as error,
+    ):
+        backend.read_live(["p-ap"])
+
+    assert "could not reach the API (ReadTimeout" in str(error.value)
+    assert "after 2 attempts" in str(error.value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MISSING OPTION (reconciler/cli/connection.py): the request timeout (30 s) and "
+    "retries (5) are ClientSettings fields only, so a server that accepts and never "
+    "answers holds a CI job about 3 minutes. Proposed: a --timeout SECONDS option.",
+)
+def test_the_request_timeout_is_configurable_on_the_command_line(
+    server: HostileServer, desired: Path
+) -> None:
+    server.routes[("GET", USERS)] = fixed(Response(200, b"{}", delay=30))
+
+    run = apply(server, desired, "--timeout", "0.5", timeout=30)
+
+    assert_clean_failure(run, "ReadTimeout")
+    assert server.writes() == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (reconciler/backends/planview/paging.py iter_records): a full page that "
+    "repeats records already read is not detected without startIndex in the body; the "
+    "pager asks 10,000 times. Proposed: stop with a TransportError when a full page "
+    "brings no new id.",
+)
+def test_a_server_that_repeats_the_same_page_is_refused_early(
+    server: HostileServer, desired: Path
+) -> None:
+    # No startIndex in the answer (it is optional), and always the same full page.
+    def same(request: Request) -> Response:
+        count = request.page_count()
+        return Response(200, {"itemsPerPage": count, "Resources": [user(i) for i in range(count)]})
+
+    server.routes[("GET", USERS)] = same
+
+    run = apply(server, desired, timeout=5)
+
+    assert_clean_failure(run, "GET /public/v1/user")
+    assert server.count("GET", USERS) <= 3
+    assert server.writes() == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (reconciler/backends/planview/paging.py iter_records): a page larger than "
+    "the `count` asked for is accepted, so a server ignoring count can hand the client "
+    "an unbounded page (here 20,000 users, which it then plans to deactivate). Proposed: "
+    "refuse a page whose itemsPerPage or record count exceeds the count requested.",
+)
+def test_an_enormous_page_is_refused(server: HostileServer, desired: Path) -> None:
+    huge = [user(i) for i in range(20_000)]
+
+    def ignores_count(request: Request) -> Response:
+        # all 20,000 at once whatever `count` asked for, then a consistent empty page
+        start = request.page_start()
+        records = huge if start == 1 else []
+        return page(records, start=start, per_page=len(huge))
+
+    server.routes[("GET", USERS)] = ignores_count
+
+    run = apply(server, desired)
+
+    assert_clean_failure(run, "GET /public/v1/user")
+    assert server.writes() == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (reconciler/backends/planview/backend.py read_live): two live users whose "
+    "emails differ only in case are folded into one LiveState entry (the last wins), so "
+    "the plan acts on one of them and never sees the other. Proposed: raise TransportError "
+    "naming both ids when a case-folded email repeats.",
+)
+def test_a_listing_with_one_email_twice_is_refused(server: HostileServer, desired: Path) -> None:
+    twins = [user(1, "Twin@example.com"), user(2, "twin@example.com")]
+    server.routes[("GET", USERS)] = fixed(page(twins, per_page=50))
+
+    run = apply(server, desired)
+
+    assert_clean_failure(run, "twin@example.com")
+    assert server.writes() == []
+
+
+# ------------------------------------------------------------------ rate limit and 5xx
+
+
+def _in_a_day() -> str:
+    return format_datetime(datetime.now(timezone.utc) + timedelta(days=1), usegmt=True)
+
+
+@pytest.mark.parametrize("retry_after", ["86400", "day-as-http-date"])
+def test_a_retry_after_of_a_day_is_an_error_not_a_wait(
+    retry_after: str, server: HostileServer, desired: Path
+) -> None:
+    value = _in_a_day() if retry_after == "day-as-http-date" else retry_after
+    body = {"status": 429, "code": "TooManyRequests", "detail": "come back tomorrow"}
+    server.routes[("GET", PRODUCTS)] = fixed(Response(429, body, {"Retry-After": value}))
+
+    run = apply(server, desired, timeout=30)
+
+    assert_clean_failure(run, "Retry-After", "--max-wait")
+    assert server.writes() == []
+
+
+def test_max_wait_is_configurable(server: HostileServer, desired: Path) -> None:
+    body = {"status": 429, "code": "TooManyRequests", "detail": "later"}
+    server.routes[("GET", PRODUCTS)] = fixed(Response(429, body, {"Retry-After": "5"}))
+
+    run = apply(server, desired, "--max-wait", "2", timeout=30)
+
+    assert_clean_failure(run, "longer than the 2s limit (--max-wait)")
+    assert server.count("GET", PRODUCTS) == 1  # refused at once, no waiting
+    assert server.writes() == []
+
+
+def test_429_forever_gives_up_after_bounded_waits(server: HostileServer, desired: Path) -> None:
+    body = {"status": 429, "code": "TooManyRequests", "detail": "spent"}
+    server.routes[("GET", PRODUCTS)] = fixed(Response(429, body, {"Retry-After": "0"}))
+
+    run = apply(server, desired)
+
+    assert_clean_failure(run, "still rate-limited (429)")
+    assert 2 <= server.count("GET", PRODUCTS) <= 20
+    assert server.writes() == []
+
+
+def test_5xx_forever_gives_up_after_bounded_retries(server: HostileServer, desired: Path) -> None:
+    body = {"status": 503, "code": "ServerError", "detail": "down"}
+    server.routes[("GET", USERS)] = fixed(Response(503, body))
+
+    run = apply(server, desired)
+
+    assert_clean_failure(run, "kept failing (HTTP 503)")
+    assert 2 <= server.count("GET", USERS) <= 10
+    assert server.writes() == []
+
+
+def test_a_rate_header_stuck_at_zero_slows_but_does_not_stop_the_run(
+    server: HostileServer, desired: Path
+) -> None:
+    # Every answer says no points are left, yet none is a 429: the budget must not wait
+    # for a refill forever. The run reaches its write (here refused: one clean error).
+    def zero(response: Response) -> Any:
+        return fixed(Response(response.status, response.body, {"X-Rate-Limit-Remaining": "0"}))
+
+    server.routes[("GET", USERS)] = zero(page([], per_page=50))
+    server.routes[("GET", PRODUCTS)] = zero(page([PRODUCT], per_page=50))
+    server.routes[("GET", PRODUCT_USERS)] = zero(page([], per_page=50))
+
+    run = apply(server, desired, timeout=90)
+
+    # no POST route: the create is answered 404, a clear per-change failure
+    assert run.code == 1 and "Traceback" not in run.output, run.output
+    assert server.writes() == ["POST /public/v1/user"]
+
+
+# ------------------------------------------------------------------ the token endpoint
+
+BROKEN_TOKENS = {
+    "no id_token": (Response(200, {"access_token": "abc", "token_type": "Bearer"}), "no id_token"),
+    "not JSON": (Response(200, "token=abc", {"Content-Type": "text/plain"}), "no id_token"),
+    "id_token not a JWT": (Response(200, {"id_token": "opaque-token-value"}), "not a JWT"),
+    "JWT without exp": (
+        Response(200, {"id_token": jwt({"sub": "hostile-client"})}),
+        "without an expiry ('exp' claim)",
+    ),
+    "exp mistyped": (
+        Response(200, {"id_token": jwt({"sub": "x", "exp": "tomorrow"})}),
+        "without an expiry",
+    ),
+    "payload not base64 JSON": (Response(200, {"id_token": "a.%%%.c"}), "cannot be read"),
+    "5xx forever": (Response(502, b"bad gateway"), "kept failing (HTTP 502)"),
+    "refused credentials": (Response(401, {"error": "invalid_client"}), "refused the client"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_TOKENS))
+def test_a_broken_token_answer_is_a_clear_error_and_no_api_call_is_made(
+    case: str, server: HostileServer, desired: Path
+) -> None:
+    response, message = BROKEN_TOKENS[case]
+    server.routes[("POST", TOKEN_PATH)] = fixed(response)
+
+    run = apply(server, desired)
+
+    assert_clean_failure(run, message)
+    assert server.writes() == []
+    api_calls = [r for r in server.requests if r.path.startswith("/public/")]
+    assert api_calls == []  # nothing is asked with a token we could not read
