@@ -59,8 +59,8 @@ class Document:
     file: str
     value: Any = None
     root: int = field(default=pack(1, 1))
-    # id(container) -> {key: pack_pair(key_pos, value_pos)} for a mapping, or a list of
-    # packed value positions for a sequence. The containers live in `value`, so their
+    # id(container) -> packed positions of its entries in order: pack_pair(key, value)
+    # for a mapping, the value's position for a sequence. The containers live in `value`, so their
     # ids stay valid as long as the document does.
     positions: dict[int, Any] = field(default_factory=dict)
 
@@ -74,15 +74,17 @@ class Document:
         for depth, segment in enumerate(path):
             table = self.positions.get(id(node))
             try:
-                if isinstance(table, dict):
-                    pair = table[segment]
+                if table is None:
+                    break
+                if isinstance(node, dict):
+                    pair = table[list(node).index(segment)]
                     last = depth == len(path) - 1
                     packed = pair // PAIR if key and last else pair % PAIR
-                elif isinstance(table, list) and isinstance(segment, int):
+                elif isinstance(node, list) and isinstance(segment, int):
                     packed = table[segment]
                 else:
                     break
                 node = node[segment]
-            except (KeyError, IndexError, TypeError):
+            except (KeyError, IndexError, TypeError, ValueError):
                 break
         return unpack(self.file, packed)

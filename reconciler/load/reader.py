@@ -29,7 +29,7 @@ from yaml.reader import ReaderError
 from yaml.resolver import Resolver
 
 from reconciler.errors import Diagnostic
-from reconciler.load.document import COL, PAIR, Document, key_line, pack, pack_pair
+from reconciler.load.document import COL, PAIR, Document, key_line, pack
 from reconciler.load.gcpause import cycle_collection_paused
 from reconciler.model import SourcePos
 
@@ -330,7 +330,9 @@ class _Builder:
         if event.tag not in (None, "!", _MAP):
             self.problem(f"the tag {_short(event.tag)} is not allowed on a mapping", event)
         result: dict[str, Any] = {}
-        where: dict[str, int] = {}
+        # Positions in key order, in step with `result`: a list is a third the size of
+        # a dict, and is only searched when a message needs a position.
+        where: list[int] = []
         self.positions[id(result)] = where
         merges: list[tuple[Any, Any]] = []
         next_event, node, scalar, keys = self.next_event, self.node, self.scalar, self.keys
@@ -378,31 +380,32 @@ class _Builder:
                     f"a key must be a string, not {_describe(key)}; put it in quotes", key_event
                 )
                 continue
-            if key in where:
+            if key in result:
+                first = key_line(where[list(result).index(key)])
                 self.problem(
-                    f"duplicate key {key!r} (first defined on line {key_line(where[key])}); "
+                    f"duplicate key {key!r} (first defined on line {first}); "
                     "YAML would silently keep only the last one",
                     key_event,
                 )
                 continue
             result[key] = value
-            where[key] = key_at * PAIR + value_at
+            where.append(key_at * PAIR + value_at)
         for merged, merge_event in merges:
             self.merge(result, where, merged, merge_event)
         return result
 
-    def merge(self, result: dict[str, Any], where: dict[str, int], merged: Any, event: Any) -> None:
+    def merge(self, result: dict[str, Any], where: list[int], merged: Any, event: Any) -> None:
         """`<<: *defaults` (or a list of them): keys written here win, then earlier merges."""
         sources = merged if isinstance(merged, list) else [merged]
         for source in sources:
             if not isinstance(source, dict):
                 self.problem("'<<' (merge) needs a mapping or a list of mappings", event)
                 return
-            source_where = self.positions.get(id(source), {})
-            for key, value in source.items():
+            source_where = self.positions[id(source)]
+            for (key, value), pair in zip(source.items(), source_where, strict=True):
                 if key not in result:
                     result[key] = value
-                    where[key] = source_where.get(key, pack_pair(_at(event), _at(event)))
+                    where.append(pair)
 
 
 def _describe(key: Any) -> str:
