@@ -79,7 +79,11 @@ class _Generator:
         if "$ref" in keywords:
             if keywords != {"$ref"}:
                 raise _Unsupported("$ref beside other keywords")
-            return self.node(self.resolve(schema["$ref"]), var, depth)
+            target = self.resolve(schema["$ref"])
+            lines = self.node(target, var, depth)
+            if target.get("type") == "string" and len(lines) > 1:
+                return self.remembered(lines, var, pad)
+            return lines
         if "anyOf" in keywords:
             if keywords != {"anyOf"}:
                 raise _Unsupported("anyOf beside other keywords")
@@ -121,6 +125,17 @@ class _Generator:
         if kind == "object":
             return self.object(schema, keywords, var, depth)
         raise _Unsupported(f"type {kind!r}")
+
+    def remembered(self, lines: list[str], var: str, pad: str) -> list[str]:
+        """A shared definition (an alias, say) is checked once per distinct string: the
+        same few group and product names recur on every user."""
+        seen = self.constant(set())
+        return [
+            lines[0],  # the type check: only strings reach the set
+            f"{pad}if {var} not in {seen}:\n",
+            *("    " + line for line in lines[1:]),
+            f"{pad}    {seen}.add({var})\n",
+        ]
 
     def function(self, schema: Mapping[str, Any]) -> str:
         """A separate predicate for `schema` (for anyOf, whose branches must not
