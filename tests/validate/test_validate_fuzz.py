@@ -3,7 +3,6 @@ InputError naming a place; no other exception ever escapes."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -126,7 +125,3 @@ def test_arbitrary_bytes(data: bytes) -> None:
 def test_arbitrary_yaml_structures(value: Any, flow: bool) -> None:
     text = yaml.safe_dump(value, default_flow_style=flow, allow_unicode=True)
     check(text.encode("utf-8"))
-
-
-def test_fuzz_module_has_no_files_to_read() -> None:
-    assert Path(__file__).is_file()
