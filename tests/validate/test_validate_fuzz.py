@@ -87,6 +87,9 @@ SNIPPETS = [
     "? ",
     "|\n  ",
     "\x00",
+    "\x01",
+    "\ufeff",
+    "\r\n",
 ]
 texts = st.one_of(
     st.text(max_size=60),
