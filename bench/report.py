@@ -180,6 +180,8 @@ def _wall(m: Measured) -> str:
     if m.run.timed_out:
         return f"stopped at {m.run.wall_seconds:.0f} s"
     text = f"{m.run.wall_seconds:.2f} s"
+    if len(m.repeats) > 1:
+        text += f" ({min(m.repeats):.2f}-{max(m.repeats):.2f})"
     return text if m.ok else text + " (failed)"
 
 
@@ -363,7 +365,10 @@ def render(
         "- Every figure is a whole process, started as a user starts it "
         "(`reconciler ...`, or `python bench/naive.py ...`): wall time from spawn to "
         "exit, peak RSS and CPU time from the kernel's accounting of that child "
-        "(`wait4`). Interpreter start-up and imports count. One run per cell.",
+        "(`wait4`). Interpreter start-up and imports count. The reconciler's "
+        "validate and plan run several times (see Run settings): the median run is "
+        "reported, with the fastest and slowest wall times in brackets. The naive "
+        "script and every apply run once.",
         "- The emulator runs in a process of its own on 127.0.0.1, so its CPU is not "
         "charged to the tool (on 2 cores, each gets one). Request counts come from its "
         "`/_emulator/stats`, read before and after each run.",

@@ -20,7 +20,7 @@ def test_smallest_scenario_runs_end_to_end_and_writes_the_report(tmp_path: Path)
         sys.executable, "-m", "bench",
         "--sizes", "200", "--latencies", "0",
         "--apply-users", "200", "--apply-changes", "20", "--apply-latency", "0",
-        "--second-consumer", "0", "--naive-timeout", "60", "--no-companions",
+        "--second-consumer", "0", "--naive-timeout", "60", "--no-companions", "--repeat", "1",
         "--out", str(report), "--workdir", str(tmp_path / "work"),
     ]  # fmt: skip
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
