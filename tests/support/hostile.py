@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -110,8 +111,15 @@ PRODUCT = {
 }
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client refusing our certificate, or hanging up: expected in these tests
+
+
 class HostileServer:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.tokens: list[str] = []
         self.requests: list[Request] = []
         self._lock = threading.Lock()
@@ -121,8 +129,11 @@ class HostileServer:
             ("GET", PRODUCT_USERS): listing([]),
             ("GET", USERS): listing([]),
         }
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
+        self.scheme = "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     # a well-behaved token endpoint; tests replace it to misbehave
@@ -133,7 +144,7 @@ class HostileServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def env(self) -> dict[str, str]:
         return {
@@ -214,8 +225,8 @@ class HostileServer:
 
 
 @contextmanager
-def hostile_server() -> Iterator[HostileServer]:
-    server = HostileServer().start()
+def hostile_server(tls: ssl.SSLContext | None = None) -> Iterator[HostileServer]:
+    server = HostileServer(tls).start()
     try:
         yield server
     finally:
