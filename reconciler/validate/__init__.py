@@ -46,16 +46,22 @@ def validate_documents(documents: list[Document], problems: list[Diagnostic]) ->
 def _validate(documents: list[Document], problems: list[Diagnostic]) -> DesiredState:
     readable = [d for d in documents if d.value is not None]
     complete = not problems and len(readable) == len(documents)
-    # A value the loader refused (a bad tag, say) reads as null; the schema would
-    # complain about that null too, at the same place, and only add noise.
-    already = {p.pos for p in problems if p.pos}
-    for document in readable:
-        problems.extend(p for p in schema_problems(document) if p.pos not in already)
-    merged = merge_documents(readable, problems)
-    check_rules(merged, problems, complete=complete)
+    # Each stage reports only places the earlier ones found nothing wrong with: a value
+    # the loader refused reads as null, and a malformed alias is also an unknown one,
+    # but saying so again only buries the message that matters.
+    _add_new_places(problems, [p for d in readable for p in schema_problems(d)])
+    later: list[Diagnostic] = []
+    merged = merge_documents(readable, later)
+    check_rules(merged, later, complete=complete)
+    _add_new_places(problems, later)
     if problems:
         raise InputError(_in_reading_order(problems, [d.file for d in documents]))
     return build_state(merged, [d.file for d in documents])
+
+
+def _add_new_places(problems: list[Diagnostic], found: list[Diagnostic]) -> None:
+    already = {p.pos for p in problems if p.pos}
+    problems.extend(p for p in dict.fromkeys(found) if p.pos is None or p.pos not in already)
 
 
 def _in_reading_order(problems: list[Diagnostic], files: list[str]) -> list[Diagnostic]:

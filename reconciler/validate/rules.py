@@ -73,9 +73,8 @@ def check_rules(merged: Merged, problems: list[Diagnostic], *, complete: bool) -
             refs = user.get(field)
             if type(refs) is not list:
                 continue
-            for alias in refs:
-                if alias not in known and type(alias) is str:
-                    item = refs.index(alias)
+            for item, alias in enumerate(refs):
+                if type(alias) is str and alias not in known:
                     problems.append(
                         _at(
                             document,

@@ -114,7 +114,9 @@ def schema_problems(document: Document) -> list[Diagnostic]:
         errors = [(e, ()) for e in _document_validator().iter_errors(value)]
     for error, prefix in errors:
         problems.extend(_diagnostics(document, error, prefix))
-    return problems
+    # jsonschema reports each missing required field as its own error while a message
+    # names them all; keep one of each.
+    return list(dict.fromkeys(problems))
 
 
 # ------------------------------------------------------------------------- messages

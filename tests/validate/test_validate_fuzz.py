@@ -103,6 +103,7 @@ def check(data: bytes) -> None:
         state = validate_documents([document], problems)
     except InputError as error:
         assert error.diagnostics
+        assert len(set(error.diagnostics)) == len(error.diagnostics), "a problem repeated"
         for diagnostic in error.diagnostics:
             assert diagnostic.message
             assert diagnostic.pos is not None and diagnostic.pos.file == "fuzz.yaml"

@@ -171,3 +171,15 @@ def test_protected_matcher_is_case_insensitive_glob() -> None:
     assert is_protected("svc-a1@x.org")
     assert not is_protected("svc-c1@x.org")
     assert not is_protected("alice@example.com")
+
+
+def test_each_problem_is_reported_once(tmp_path: Path) -> None:
+    path = write(tmp_path / "u.yaml", "version: 1\nusers:\n- groups:\n  - []\n")
+    with pytest.raises(InputError) as info:
+        load_desired([path])
+    assert [(d.pos.line if d.pos else 0, d.message) for d in info.value.diagnostics] == [
+        (3, "missing required field 'email' for this user"),
+        (3, "missing required field 'firstName' for this user"),
+        (3, "missing required field 'lastName' for this user"),
+        (4, "expected a string, got a list"),
+    ]
