@@ -28,8 +28,6 @@ from reconciler.redact import register_secret
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# How often a write whose outcome stayed unknown is checked and sent again.
-WRITE_ATTEMPTS = 4
 
 # Requests one change costs when nothing goes wrong (see estimate_requests).
 _REQUESTS_PER_CHANGE = {
@@ -131,6 +129,8 @@ class PlanviewBackend:
             transport=transport,
         )
         backoff = Backoff(base=settings.backoff_base, attempts=settings.retries)
+        # a write whose outcome stayed unknown is read back and sent again this often
+        self._write_attempts = settings.retries + 1
         self._auth = TokenManager(
             self._client,
             client_id=settings.client_id,
@@ -239,7 +239,7 @@ class PlanviewBackend:
 
     def create_user(self, user: NewUser) -> LiveUser:
         endpoint = f"POST {contract.USERS}"
-        for attempt in range(WRITE_ATTEMPTS):
+        for attempt in range(self._write_attempts):
             if attempt:
                 existing = self.find_user_by_email(user.email)
                 if existing is not None:
@@ -264,8 +264,8 @@ class PlanviewBackend:
                 raise
             return self._parse(contract.user_from_json, reply.body, endpoint)
         raise WriteOutcomeUnknown(
-            f"{endpoint}: creating {user.email} failed {WRITE_ATTEMPTS} times with an unknown "
-            "outcome; run again (the next run reads before it writes)."
+            f"{endpoint}: creating {user.email} failed {self._write_attempts} times with an "
+            "unknown outcome; run again (the next run reads before it writes)."
         )
 
     def update_user(self, user_id: str, fields: Mapping[str, Any]) -> LiveUser:
@@ -279,7 +279,7 @@ class PlanviewBackend:
 
     def delete_user(self, user_id: str) -> None:
         path = contract.path(contract.USER, id=user_id)
-        for attempt in range(WRITE_ATTEMPTS):
+        for attempt in range(self._write_attempts):
             try:
                 self._http.request(
                     "DELETE", contract.USER, path, idempotent=False, expect=(200, 204)
@@ -293,13 +293,13 @@ class PlanviewBackend:
                     return  # an earlier attempt whose answer was lost did delete it
                 raise
         raise WriteOutcomeUnknown(
-            f"DELETE {contract.USER}: deleting user {user_id} failed {WRITE_ATTEMPTS} times "
+            f"DELETE {contract.USER}: deleting user {user_id} failed {self._write_attempts} times "
             "with an unknown outcome; run again."
         )
 
     def grant(self, product_id: str, user_id: str) -> None:
         path = contract.path(contract.PRODUCT_USERS, pid=product_id)
-        for attempt in range(WRITE_ATTEMPTS):
+        for attempt in range(self._write_attempts):
             if attempt and user_id in self.list_provisioned(product_id):
                 return
             try:
@@ -320,12 +320,12 @@ class PlanviewBackend:
                 raise
         raise WriteOutcomeUnknown(
             f"POST {contract.PRODUCT_USERS}: granting {product_id} to user {user_id} failed "
-            f"{WRITE_ATTEMPTS} times with an unknown outcome; run again."
+            f"{self._write_attempts} times with an unknown outcome; run again."
         )
 
     def revoke(self, product_id: str, user_id: str) -> None:
         path = contract.path(contract.PRODUCT_USER, pid=product_id, id=user_id)
-        for attempt in range(WRITE_ATTEMPTS):
+        for attempt in range(self._write_attempts):
             if attempt and user_id not in self.list_provisioned(product_id):
                 return
             try:
@@ -341,7 +341,7 @@ class PlanviewBackend:
                 raise
         raise WriteOutcomeUnknown(
             f"DELETE {contract.PRODUCT_USER}: revoking {product_id} from user {user_id} failed "
-            f"{WRITE_ATTEMPTS} times with an unknown outcome; run again."
+            f"{self._write_attempts} times with an unknown outcome; run again."
         )
 
     # ------------------------------------------------------------------ accounting

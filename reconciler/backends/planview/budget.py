@@ -5,9 +5,10 @@ The limit is per customer and its window is not published, so the budget learns 
 - `X-Rate-Limit-Remaining` on each response tells the points left. Within a window the
   lowest value seen is the truth (responses of concurrent requests arrive out of
   order); requests in flight are counted against it before they are answered.
-- Normal requests stop one point above the reserve. That one spare point pays for a
-  single early "probe" per window, so even a probe that comes too soon leaves the
-  reserve intact.
+- Normal requests stop one point above the reserve, plus what other integrations are
+  seen to spend before the next refill (so the reserve is still there for them at
+  the end of the window). That one spare point pays for a single early "probe" per
+  window, so even a probe that comes too soon leaves the reserve intact.
 - A jump of Remaining is a refill. Each refill is bracketed in time: after the latest
   request that still saw the old window was sent, and before the first response that
   saw the new one arrived. Fixed windows make the brackets of successive refills line
@@ -164,6 +165,8 @@ class RateBudget:
         self._in_flight = 0
         self._old_window_sent = -INFINITY  # latest send answered within the current window
         self._window_began = -INFINITY  # arrival of the response that showed the refill
+        self._refill_sent = -INFINITY  # when the request that showed it was sent
+        self._peak_in_flight = 1
         self._probe_step = FIRST_PROBE_STEP
         self._probe_not_before = -INFINITY  # earliest next probe while learning
         self._forced_probe_at: float | None = None  # after a 429: Retry-After says when
@@ -195,10 +198,11 @@ class RateBudget:
                 if waiting:
                     self._stop_waiting(self._clock())
             ticket = Ticket(sent=now)
-            if self._is_blocked():
+            if self._is_blocked(now):
                 ticket.probe = True
                 ticket.sure = self._probe_plan()[1]
             self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
             if self.max_rps:
                 self._next_slot = max(now, self._next_slot) + 1.0 / self.max_rps
             return ticket
@@ -211,7 +215,7 @@ class RateBudget:
             return self._next_slot - now
         if self._known is None:
             return 0.0 if self._in_flight == 0 else INFINITY
-        if not self._is_blocked():
+        if not self._is_blocked(now):
             return 0.0
         if self._in_flight:
             return INFINITY  # their answers may show a refill
@@ -244,11 +248,22 @@ class RateBudget:
 
     # ------------------------------------------------------------------ internals
 
-    def _is_blocked(self) -> bool:
+    def _is_blocked(self, now: float) -> bool:
         if self._known is None:
             return False
-        # stop one point above the reserve: that point pays for an early probe
-        return self._known - self._in_flight - 1 < self.reserve + 1
+        # Stop one point above the reserve (that point pays for an early probe), plus
+        # what the other integrations are expected to spend before the refill: the
+        # reserve is for them to use when they need it, not for us to leave drained.
+        keep = self.reserve + 1 + self._others_until_refill(now)
+        return self._known - self._in_flight - 1 < keep
+
+    def _others_until_refill(self, now: float) -> int:
+        if not self._others_rate:
+            return 0
+        window = self._windows.next_refill(self._window_began)
+        if window is None:
+            return 0
+        return math.ceil(self._others_rate * max(0.0, window[1] - now))
 
     def _observe(self, ticket: Ticket, now: float, remaining: int) -> None:
         remaining = max(0, remaining)
@@ -263,11 +278,16 @@ class RateBudget:
         # stale by any amount and prove nothing (a fresh answer follows soon enough).
         fresh = ticket.sent > self._known_at
         rise = remaining - self._known
+        if ticket.sent < self._refill_sent and rise < -(self._peak_in_flight + 2):
+            # sent before the refill was seen and far below the new window's count:
+            # the old window's answer arriving late, not news about this one
+            return
         if fresh and rise > self._debits:
             if self._old_window_sent > -INFINITY:
                 self._windows.add(self._old_window_sent, now)
             self._known, self._known_at, self._debits = remaining, now, 0
             self._window_began = now
+            self._refill_sent = ticket.sent
             self._old_window_sent = ticket.sent
             self._probe_step = FIRST_PROBE_STEP
             self._probe_not_before = -INFINITY
