@@ -154,7 +154,7 @@ def _syntax_problem(file: str, exc: yaml.YAMLError) -> Diagnostic:
 
 def _at(event: Any) -> int:
     mark = event.start_mark
-    return pack(mark.line + 1, mark.column + 1)
+    return mark.line * COL + mark.column
 
 
 class _Builder:
@@ -309,22 +309,24 @@ class _Builder:
         where: list[int] = []
         self.positions[id(items)] = where
         next_event, node, scalar = self.next_event, self.node, self.scalar
+        add, at = items.append, where.append
+        resolvable, scalar_event, col = _RESOLVABLE.get, ScalarEvent, COL
         while True:
             item = next_event()
             kind = type(item)
             if kind is SequenceEndEvent:
                 return items
             mark = item.start_mark
-            where.append((mark.line + 1) * COL + mark.column + 1)
-            if kind is ScalarEvent and item.tag is None and item.anchor is None:
+            at(mark.line * col + mark.column)
+            if kind is scalar_event and item.tag is None and item.anchor is None:
                 self.written += 1
                 raw = item.value
-                if item.implicit[0] and len(raw) <= _RESOLVABLE.get(raw[:1], -1):
-                    items.append(scalar(item))
+                if item.implicit[0] and len(raw) <= resolvable(raw[:1], -1):
+                    add(scalar(item))
                 else:
-                    items.append(raw)
+                    add(raw)
             else:
-                items.append(node(item, depth + 1))
+                add(node(item, depth + 1))
 
     def mapping(self, event: Any, depth: int) -> dict[str, Any]:
         if event.tag not in (None, "!", _MAP):
@@ -336,14 +338,15 @@ class _Builder:
         self.positions[id(result)] = where
         merges: list[tuple[Any, Any]] = []
         next_event, node, scalar, keys = self.next_event, self.node, self.scalar, self.keys
+        resolvable, scalar_event, col, pair = _RESOLVABLE.get, ScalarEvent, COL, PAIR
         while True:
             key_event = next_event()
             kind = type(key_event)
             if kind is MappingEndEvent:
                 break
             mark = key_event.start_mark
-            key_at = (mark.line + 1) * COL + mark.column + 1
-            if kind is ScalarEvent and key_event.tag is None and key_event.anchor is None:
+            key_at = mark.line * col + mark.column
+            if kind is scalar_event and key_event.tag is None and key_event.anchor is None:
                 self.written += 1
                 raw = key_event.value
                 if key_event.implicit[0]:
@@ -358,15 +361,15 @@ class _Builder:
                 key = node(key_event, depth + 1)
             value_event = next_event()
             mark = value_event.start_mark
-            value_at = (mark.line + 1) * COL + mark.column + 1
+            value_at = mark.line * col + mark.column
             if (
-                type(value_event) is ScalarEvent
+                type(value_event) is scalar_event
                 and value_event.tag is None
                 and value_event.anchor is None
             ):
                 self.written += 1
                 raw = value_event.value
-                if value_event.implicit[0] and len(raw) <= _RESOLVABLE.get(raw[:1], -1):
+                if value_event.implicit[0] and len(raw) <= resolvable(raw[:1], -1):
                     value = scalar(value_event)
                 else:
                     value = raw
@@ -389,7 +392,7 @@ class _Builder:
                 )
                 continue
             result[key] = value
-            where.append(key_at * PAIR + value_at)
+            where.append(key_at * pair + value_at)
         for merged, merge_event in merges:
             self.merge(result, where, merged, merge_event)
         return result
