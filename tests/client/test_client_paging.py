@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 import pytest
 from client_fakeapi import FakeApi, page, user
 
-from reconciler.errors import TransportError
+from reconciler.errors import ApiError, TransportError
+from reconciler.model import LiveProduct
 
 USERS = "/public/v1/user"
 
@@ -129,3 +131,20 @@ def test_reads_retry_5xx_then_give_up_with_a_clear_error() -> None:
     with pytest.raises(TransportError, match="kept failing \\(HTTP 503\\) after 4 attempts"):
         emails(backend)
     assert backend.stats().retries == 3
+
+
+def test_one_failed_listing_stops_the_others_and_fails_the_read() -> None:
+    api = FakeApi()
+
+    def slow_users(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.005)
+        start = int(request.url.params["startIndex"])
+        return page(start, 2, [user(start), user(start + 1)])  # 200 pages before the end
+
+    api.routes[("GET", USERS)] = slow_users
+    api.routes[("GET", "/public/v1/product/p-1/user")] = lambda r: httpx.Response(
+        403, json={"status": 403, "code": "Forbidden", "detail": "no access to p-1"}
+    )
+    with pytest.raises(ApiError, match="403 Forbidden: no access to p-1"):
+        api.backend().read_live(["p-1"], products=[LiveProduct("p-1", "One")])
+    assert len(api.api_requests(USERS)) < 50

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import ssl
+import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -167,22 +168,29 @@ class PlanviewBackend:
         """Users, products and the provisioning of `product_ids` (all if None), read
         concurrently. `products`: a product listing the caller just read (saves
         reading it again). Any failed read fails the whole call."""
+        stop = threading.Event()  # the first failure stops the other listings
         with ThreadPoolExecutor(self.settings.concurrency, "planview-read") as pool:
-            users_f = pool.submit(self._list_users)
+            users_f = pool.submit(
+                self._read_list, contract.LIST_USERS, contract.USERS, contract.user_from_json,
+                stop=stop,
+            )  # fmt: skip
             if products is None:
-                products_f: Future[list[LiveProduct]] = pool.submit(self.list_products)
+                products_f: Future[list[LiveProduct]] = pool.submit(
+                    self._read_list, contract.LIST_PRODUCTS, contract.PRODUCTS,
+                    contract.product_from_json, stop=stop,
+                )  # fmt: skip
                 wanted = sorted(product_ids) if product_ids is not None else None
                 if wanted is None:
-                    products = _result(products_f, pool, [users_f])
+                    _wait_all([products_f], stop, [users_f])
+                    products = products_f.result()
                     wanted = [p.id for p in products]
             else:
                 products_f = _done(list(products))
                 wanted = (
                     sorted(product_ids) if product_ids is not None else [p.id for p in products]
                 )
-            prov_f = {pid: pool.submit(self.list_provisioned, pid) for pid in wanted}
-            pending: list[Future[Any]] = [users_f, products_f, *prov_f.values()]
-            _wait_all(pending, pool)
+            prov_f = {pid: pool.submit(self._provisioned, pid, stop) for pid in wanted}
+            _wait_all([users_f, products_f, *prov_f.values()], stop)
         users = {}
         for user in users_f.result():
             users[user.key] = user
@@ -220,9 +228,12 @@ class PlanviewBackend:
         return matches[0] if matches else None
 
     def list_provisioned(self, product_id: str) -> frozenset[str]:
+        return self._provisioned(product_id)
+
+    def _provisioned(self, product_id: str, stop: threading.Event | None = None) -> frozenset[str]:
         listing = contract.LIST_PRODUCT_USERS
         path = contract.path(listing.template, pid=product_id)
-        records = read_all(self._http, listing, path, max_pages=self.settings.max_pages)
+        records = read_all(self._http, listing, path, max_pages=self.settings.max_pages, stop=stop)
         return frozenset(contract.provisioned_user_id(r) for r in records)
 
     def audit_events(self, since: datetime) -> Iterator[AuditEvent]:
@@ -364,9 +375,10 @@ class PlanviewBackend:
         parse: Callable[[Any], T],
         *,
         params: Mapping[str, str] | None = None,
+        stop: threading.Event | None = None,
     ) -> list[T]:
         records = read_all(
-            self._http, listing, path, params=params, max_pages=self.settings.max_pages
+            self._http, listing, path, params=params, max_pages=self.settings.max_pages, stop=stop
         )
         return [self._parse(parse, r, f"GET {listing.template}") for r in records]
 
@@ -431,19 +443,15 @@ def _done(value: T) -> Future[T]:
     return future
 
 
-def _result(future: Future[T], pool: ThreadPoolExecutor, others: list[Future[Any]]) -> T:
-    _wait_all([future], pool, others)
-    return future.result()
-
-
 def _wait_all(
-    futures: list[Future[Any]], pool: ThreadPoolExecutor, others: Sequence[Future[Any]] = ()
+    futures: list[Future[Any]], stop: threading.Event, others: Sequence[Future[Any]] = ()
 ) -> None:
-    """Wait for all; on the first failure cancel what has not started and raise it."""
+    """Wait for all; on the first failure stop the rest and raise that failure."""
     done, _ = wait(futures, return_when=FIRST_EXCEPTION)
     for future in done:
-        if future.exception() is not None:
+        error = future.exception()
+        if error is not None:
+            stop.set()
             for other in [*futures, *others]:
                 other.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise future.exception()  # type: ignore[misc]
+            raise error

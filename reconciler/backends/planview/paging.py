@@ -10,6 +10,7 @@ bodies of the wrong shape) gets a clear `TransportError`, never an endless loop.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -20,6 +21,10 @@ from reconciler.errors import TransportError
 DEFAULT_MAX_PAGES = 10_000
 
 
+class ListingAborted(TransportError):
+    """Another read of the same all-or-nothing batch failed; this one stopped early."""
+
+
 def iter_records(
     transport: Transport,
     listing: contract.Listing,
@@ -28,13 +33,17 @@ def iter_records(
     params: Mapping[str, str] | None = None,
     count: int | None = None,
     max_pages: int = DEFAULT_MAX_PAGES,
+    stop: threading.Event | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Every record of a listing, once each, in the server's order."""
+    """Every record of a listing, once each, in the server's order. `stop` set by
+    another thread ends the listing before its next page."""
     endpoint = f"GET {listing.template}"
     count = count or listing.max_count
     start = 1
     seen: set[str] = set()
     for _ in range(max_pages):
+        if stop is not None and stop.is_set():
+            raise ListingAborted(f"{endpoint}: stopped because another read failed.")
         query = {**(params or {}), **contract.page_params(start, count)}
         reply = transport.request("GET", listing.template, path, params=query, idempotent=True)
         try:
@@ -82,5 +91,8 @@ def read_all(
     *,
     params: Mapping[str, str] | None = None,
     max_pages: int = DEFAULT_MAX_PAGES,
+    stop: threading.Event | None = None,
 ) -> list[dict[str, Any]]:
-    return list(iter_records(transport, listing, path, params=params, max_pages=max_pages))
+    return list(
+        iter_records(transport, listing, path, params=params, max_pages=max_pages, stop=stop)
+    )
