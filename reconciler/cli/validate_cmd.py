@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import time
 
 import click
 
 from reconciler.cli.output import colour_enabled, style
 from reconciler.errors import EXIT_ERROR, Diagnostic, InputError
+
+log = logging.getLogger(__name__)
 
 
 def _plural(count: int, word: str) -> str:
@@ -82,12 +86,16 @@ def validate(ctx: click.Context, paths: tuple[str, ...], output_format: str) -> 
     """
     from reconciler.validate import load_desired
 
+    started = time.perf_counter()
     try:
         state = load_desired(paths)
     except InputError as exc:
         _print_problems(exc.diagnostics, output_format)
         ctx.exit(EXIT_ERROR)
         return
+    for file in state.files:
+        log.info("read %s", file)
+    log.info("validated in %.2f s; content digest %s", time.perf_counter() - started, state.digest)
     users, products, groups = len(state.users), len(state.products), len(state.groups)
     files = len(state.files)
     if output_format == "json":
