@@ -158,9 +158,14 @@ def _diagnostics(
                 f"groups, users), not {_describe(instance)}",
             )
         else:
-            yield at(
-                path, f"expected {_expected(error.validator_value)}, got {_describe(instance)}"
-            )
+            expected = error.validator_value
+            hint = ""
+            if isinstance(instance, (bool, int, float)) and "string" in expected:
+                hint = (
+                    "; YAML reads unquoted yes/no/on/off/true/false and numbers that way, "
+                    "so quote it"
+                )
+            yield at(path, f"expected {_expected(expected)}, got {_describe(instance)}{hint}")
     elif keyword == "const" and path == ("version",):
         yield at(
             path,
