@@ -407,3 +407,24 @@ def test_troubleshooting_quotes_the_tools_messages_exactly() -> None:
     assert not wrong, "docs/troubleshooting.md quotes messages the code does not have:\n" + (
         "\n".join(wrong)
     )
+
+
+def test_desired_state_examples_in_the_docs_validate(tmp_path: Path) -> None:
+    """The YAML a reader copies from README and docs must be a valid desired state."""
+    examples = [
+        (path.name, body)
+        for path in doc_files()
+        for language, body in markdown_code_blocks(path.read_text(encoding="utf-8"))
+        if language == "yaml" and re.search(r"^version: 1$", body, re.M)
+    ]
+    assert len(examples) >= 2
+    for number, (name, body) in enumerate(examples):
+        target = tmp_path / f"example-{number}.yaml"
+        target.write_text(body, encoding="utf-8")
+        result = subprocess.run(
+            [sys.executable, "-m", "reconciler", "validate", str(target)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, f"the example in {name} is invalid:\n{result.stderr}"
