@@ -213,7 +213,7 @@ def test_alias_rule_in_the_reference_matches_the_schema() -> None:
 
 
 def doc_files() -> list[Path]:
-    return [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    return [ROOT / "README.md", ROOT / "examples" / "ci" / "README.md", *sorted(DOCS.glob("*.md"))]
 
 
 def test_every_reconciler_command_line_in_the_docs_is_valid() -> None:

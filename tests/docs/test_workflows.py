@@ -310,6 +310,7 @@ def test_examples_are_all_accounted_for() -> None:
     files = sorted(p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*") if p.is_file())
     files = [f for f in files if "__pycache__" not in f]
     assert files == [
+        "README.md",
         "github/apply.yml",
         "github/drift.yml",
         "github/plan.yml",
