@@ -428,3 +428,17 @@ def test_desired_state_examples_in_the_docs_validate(tmp_path: Path) -> None:
             timeout=60,
         )
         assert result.returncode == 0, f"the example in {name} is invalid:\n{result.stderr}"
+
+
+def test_connection_options_table_names_the_right_environment_variables() -> None:
+    section = sections(CLI_DOC.read_text(encoding="utf-8"))["Connection options"]
+    probe = connection_options(click.Command("probe"))
+    for param in probe.params:
+        assert isinstance(param, click.Option)
+        row = next(r for r in section.splitlines() if r.startswith(f"| `{param.opts[0]} "))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        envvars = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or [])
+        assert cells[1].strip("`") == (envvars[0] if envvars else ""), row
+        default = param.default
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            assert f"{default:g}" == cells[2], row
