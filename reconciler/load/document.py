@@ -41,6 +41,14 @@ def unpack(file: str, packed: int) -> SourcePos:
     return SourcePos(file, line + 1, col + 1)
 
 
+def shown(value: object) -> str:
+    """A value as messages quote it: a 1 MB string must not become a 1 MB message."""
+    if isinstance(value, str) and len(value) > 60:
+        return repr(value[:57] + "...")
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def format_path(path: Sequence[PathSegment]) -> str:
     """users[3].email: the notation messages use to name a node."""
     out: list[str] = []
@@ -50,7 +58,7 @@ def format_path(path: Sequence[PathSegment]) -> str:
         elif segment.isidentifier():
             out.append(f".{segment}" if out else segment)
         else:
-            out.append(f"[{segment!r}]")
+            out.append(f"[{shown(segment)}]")
     return "".join(out)
 
 

@@ -29,7 +29,7 @@ from yaml.reader import ReaderError
 from yaml.resolver import Resolver
 
 from reconciler.errors import Diagnostic
-from reconciler.load.document import COL, PAIR, Document, key_line, pack
+from reconciler.load.document import COL, PAIR, Document, key_line, pack, shown
 from reconciler.load.gcpause import cycle_collection_paused
 from reconciler.model import SourcePos
 
@@ -239,14 +239,14 @@ class _Builder:
         mark = event.start_mark
         if event.anchor not in self.anchors:
             raise _Fatal(
-                f"alias *{event.anchor} refers to no anchor defined before it",
+                f"alias *{shown(event.anchor)[1:-1]} refers to no anchor defined before it",
                 mark.line + 1,
                 mark.column + 1,
             )
         entry = self.anchors[event.anchor]
         if entry is None:
             raise _Fatal(
-                f"alias *{event.anchor} refers to the node that contains it (a cycle)",
+                f"alias *{shown(event.anchor)[1:-1]} refers to the node that contains it (a cycle)",
                 mark.line + 1,
                 mark.column + 1,
             )
@@ -279,13 +279,13 @@ class _Builder:
         if tag == _BOOL:
             converted = SafeConstructor.bool_values.get(value.lower())
             if converted is None:
-                self.problem(f"{value!r} is not a boolean (tagged !!bool)", event)
+                self.problem(f"{shown(value)} is not a boolean (tagged !!bool)", event)
             return converted
         if tag in _CONVERT:
             try:
                 return _CONVERT[tag](ScalarNode(tag, value))
             except (ValueError, TypeError, OverflowError, IndexError, KeyError):
-                self.problem(f"{value!r} is not a number (tagged {_short(tag)})", event)
+                self.problem(f"{shown(value)} is not a number (tagged {_short(tag)})", event)
                 return None
         if tag in (_TIMESTAMP, _YAML + "value") and event.implicit[0]:
             # JSON has no dates: an unquoted date stays the text that was written.
@@ -386,7 +386,7 @@ class _Builder:
             if key in result:
                 first = key_line(where[list(result).index(key)])
                 self.problem(
-                    f"duplicate key {key!r} (first defined on line {first}); "
+                    f"duplicate key {shown(key)} (first defined on line {first}); "
                     "YAML would silently keep only the last one",
                     key_event,
                 )
@@ -416,7 +416,7 @@ def _describe(key: Any) -> str:
         return "a list"
     if isinstance(key, dict):
         return "a mapping"
-    return f"{key!r} (read as {type(key).__name__})"
+    return f"{shown(key)} (read as {type(key).__name__})"
 
 
 def _short(tag: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from reconciler.errors import Diagnostic
 from reconciler.load import Document, PathSegment, format_path
+from reconciler.load.document import shown
 from reconciler.model import SourcePos
 
 SECTIONS = ("settings", "products", "groups")
@@ -57,7 +58,7 @@ def merge_documents(documents: list[Document], problems: list[Diagnostic]) -> Me
                     first = seen[name][1].pos(key=True)
                     problems.append(
                         Diagnostic(
-                            f"{_WHAT[section]} {name!r} is already defined at {first}; "
+                            f"{_WHAT[section]} {shown(name)} is already defined at {first}; "
                             "define it in one file only",
                             origin.pos(key=True),
                             origin.where(),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
 from reconciler.errors import Diagnostic
 from reconciler.load import Document, PathSegment, format_path
+from reconciler.load.document import shown
 from reconciler.model import email_key
 from reconciler.validate.globs import glob_problem
 from reconciler.validate.merge import Merged
@@ -21,6 +23,8 @@ def check_rules(merged: Merged, problems: list[Diagnostic], *, complete: bool) -
     settings = merged.sections["settings"]
     _check_globs(settings, problems)
     domains = _scope_domains(settings)
+    if domains is not None:
+        allowed = ", ".join(sorted(domains)[:10]) + (", ..." if len(domains) > 10 else "")
 
     if complete:
         for group, (value, origin) in groups.items():
@@ -29,7 +33,7 @@ def check_rules(merged: Merged, problems: list[Diagnostic], *, complete: bool) -
                 if alias not in products:
                     problems.append(
                         Diagnostic(
-                            f"group {group!r} names unknown product {alias!r}"
+                            f"group {shown(group)} names unknown product {shown(alias)}"
                             + _suggest(alias, products, "products"),
                             origin.pos("products", index),
                             origin.where("products", index),
@@ -48,14 +52,26 @@ def check_rules(merged: Merged, problems: list[Diagnostic], *, complete: bool) -
             earlier = first_seen.setdefault(email_key(email), (email, document, index))
             if earlier[2] != index or earlier[1] is not document:
                 where = earlier[1].pos(("users", earlier[2], "email"))
-                same = "" if earlier[0] == email else f" (as {earlier[0]!r}; emails ignore case)"
+                same = (
+                    "" if earlier[0] == email else f" (as {shown(earlier[0])}; emails ignore case)"
+                )
                 problems.append(
                     _at(
                         document,
                         ("users", index, "email"),
-                        f"user {email!r} is already listed at {where}{same}",
+                        f"user {shown(email)} is already listed at {where}{same}",
                     )
                 )
+            if not email.isascii():
+                look_alike = _folds_into_ascii(email)
+                if look_alike:
+                    problems.append(
+                        _at(
+                            document,
+                            ("users", index, "email"),
+                            _look_alike_message(email, look_alike),
+                        )
+                    )
             if domains is not None:
                 domain = email[email.rfind("@") + 1 :].lower()
                 if domain not in domains and "@" in email:
@@ -63,8 +79,8 @@ def check_rules(merged: Merged, problems: list[Diagnostic], *, complete: bool) -
                         _at(
                             document,
                             ("users", index, "email"),
-                            f"user {email!r} is outside the scope: {domain!r} is not one of "
-                            f"settings.scope.emailDomains ({', '.join(sorted(domains))})",
+                            f"user {shown(email)} is outside the scope: {shown(domain)} "
+                            f"is not one of settings.scope.emailDomains ({allowed})",
                         )
                     )
         if not complete:
@@ -79,9 +95,32 @@ def check_rules(merged: Merged, problems: list[Diagnostic], *, complete: bool) -
                         _at(
                             document,
                             ("users", index, field, item),
-                            f"unknown {what} {alias!r}" + _suggest(alias, known, field),
+                            f"unknown {what} {shown(alias)}" + _suggest(alias, known, field),
                         )
                     )
+
+
+def _folds_into_ascii(email: str) -> str | None:
+    """The first non-ASCII character that case-folds to ASCII, if any.
+
+    Identity is the case-folded email, and folding maps a few letters onto ASCII ones
+    (the Kelvin sign onto "k", "ß" onto "ss"): such an address would be the same user
+    as its plain spelling, so a look-alike could take over another person's account.
+    Other non-ASCII letters (Cyrillic ones, "é") stay distinct and are allowed.
+    """
+    for character in email:
+        if not character.isascii() and any(c.isascii() for c in character.casefold()):
+            return character
+    return None
+
+
+def _look_alike_message(email: str, character: str) -> str:
+    name = unicodedata.name(character, f"U+{ord(character):04X}")
+    return (
+        f"user {shown(email)} contains {character!r} ({name}), which compares equal to "
+        f"{character.casefold()!r}: this email would match the plain spelling's account; "
+        "write it with plain letters"
+    )
 
 
 def _at(document: Document, path: tuple[PathSegment, ...], message: str) -> Diagnostic:
@@ -96,12 +135,15 @@ def _strings(values: Any) -> Iterable[tuple[int, str]]:
 
 
 def _suggest(name: str, known: dict[str, Any], section: str) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    # difflib is quadratic in the lengths: no suggestions for absurdly long names.
+    close = (
+        difflib.get_close_matches(name, list(known), n=1, cutoff=0.6) if len(name) <= 100 else []
+    )
     if close:
-        return f"; did you mean {close[0]!r}?"
+        return f"; did you mean {shown(close[0])}?"
     if not known:
         return f" (no {section} are defined under `{section}:` in any file)"
-    names = sorted(known)
+    names = [shown(n)[1:-1] for n in sorted(known)]
     listed = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
     return f" (defined: {listed})"
 
@@ -116,7 +158,7 @@ def _check_globs(settings: dict[str, Any], problems: list[Diagnostic]) -> None:
         if why:
             problems.append(
                 Diagnostic(
-                    f"protected-user glob {pattern!r} is invalid: {why}",
+                    f"protected-user glob {shown(pattern)} is invalid: {why}",
                     origin.pos(index),
                     origin.where(index),
                 )

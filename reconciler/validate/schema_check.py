@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import Diagnostic
 from reconciler.load import Document, PathSegment, format_path
+from reconciler.load.document import shown
 from reconciler.validate.fastpath import compile_check
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ SCHEMA_FILE = "desired-state.schema.json"
 
 # jsonschema's own email check only looks for an "@"; this is what a mail system would
 # accept in practice (no spaces, one "@", a dotted domain), without the RFC's corners.
+# Internationalised domains are written in their xn-- (punycode) form.
 _EMAIL = re.compile(
     r"^[^@\s]{1,64}@(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
@@ -137,7 +139,7 @@ def _diagnostics(
         what = "product alias" if path[-1:] == ("products",) else "group name"
         yield at(
             (*path, instance),
-            f"{instance!r} is not a valid {what}: use letters, digits, '.', '_' or '-', "
+            f"{shown(instance)} is not a valid {what}: use letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (at most 64 characters)",
             key=True,
         )
@@ -169,20 +171,20 @@ def _diagnostics(
     elif keyword == "const" and path == ("version",):
         yield at(
             path,
-            f"unsupported format version {instance!r}: this tool reads "
+            f"unsupported format version {shown(instance)}: this tool reads "
             "version 1 (write `version: 1`)",
         )
     elif keyword == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
         yield at(path, f"{_describe(instance)} is not one of: {choices}")
     elif keyword == "format":
-        yield at(path, f"{instance!r} is not a valid email address")
+        yield at(path, f"{shown(instance)} is not a valid email address")
     elif keyword == "uniqueItems" and isinstance(instance, list):
         seen: set[Any] = set()
         for index, item in enumerate(instance):
             marker = json.dumps(item, sort_keys=True, default=str)
             if marker in seen:
-                yield at((*path, index), f"{item!r} is listed more than once")
+                yield at((*path, index), f"{shown(item)} is listed more than once")
             seen.add(marker)
     elif keyword in ("minProperties", "maxProperties") and path[:1] == ("products",):
         yield at(path, "give exactly one of `name` or `id` for a product")
@@ -212,11 +214,12 @@ def _in(path: Sequence[PathSegment]) -> str:
 
 
 def _unknown_field(extra: str, known: list[str], path: Sequence[PathSegment]) -> str:
-    message = f"unknown field {extra!r}"
+    message = f"unknown field {shown(extra)}"
     by_fold = {k.casefold(): k for k in known}
-    close = by_fold.get(str(extra).casefold()) or next(
-        iter(difflib.get_close_matches(str(extra), known, n=1, cutoff=0.6)), None
-    )
+    text = str(extra)
+    close = by_fold.get(text.casefold())
+    if close is None and len(text) <= 100:  # difflib is quadratic in the lengths
+        close = next(iter(difflib.get_close_matches(text, known, n=1, cutoff=0.6)), None)
     if close:
         return message + f"; did you mean {close!r}?"
     if known:

@@ -183,3 +183,46 @@ def test_each_problem_is_reported_once(tmp_path: Path) -> None:
         (3, "missing required field 'lastName' for this user"),
         (4, "expected a string, got a list"),
     ]
+
+
+def test_a_huge_value_is_not_echoed_whole(tmp_path: Path) -> None:
+    email = "a" * 1_000_000 + "@example.com"
+    path = write(
+        tmp_path / "u.yaml",
+        "version: 1\nusers:\n"
+        f"  - {{email: {email}, firstName: A, lastName: B, {'k' * 10_000}: 1}}\n",
+    )
+    with pytest.raises(InputError) as info:
+        load_desired([path])
+    assert len(info.value.diagnostics) == 2
+    assert all(len(str(d)) < 400 for d in info.value.diagnostics)
+    assert "is not a valid email address" in str(info.value)
+    assert "unknown field 'kkk" in str(info.value)
+
+
+def test_non_ascii_emails_are_distinct_users_unless_they_fold_to_ascii(tmp_path: Path) -> None:
+    cyrillic_a = "\u0430"
+    state = load_desired(
+        [
+            write(
+                tmp_path / "ok.yaml",
+                "version: 1\nusers:\n"
+                "  - {email: alice@example.com, firstName: A, lastName: B}\n"
+                f"  - {{email: {cyrillic_a}lice@example.com, firstName: A, lastName: B}}\n"
+                "  - {email: jos\u00e9@example.com, firstName: J, lastName: B}\n",
+            )
+        ]
+    )
+    assert len({u.key for u in state.users}) == 3
+    with pytest.raises(InputError) as info:
+        load_desired(
+            [
+                write(
+                    tmp_path / "bad.yaml",
+                    "version: 1\nusers:\n"
+                    "  - {email: stra\u00dfe@example.com, firstName: A, lastName: B}\n",
+                )
+            ]
+        )
+    (problem,) = info.value.diagnostics
+    assert "LATIN SMALL LETTER SHARP S" in problem.message and "'ss'" in problem.message
