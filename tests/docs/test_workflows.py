@@ -231,6 +231,8 @@ def test_apply_workflow_is_serialised_and_keeps_the_journal() -> None:
     upload = named(workflow, "Upload the journal")
     assert upload["uses"].startswith("actions/upload-artifact@")
     assert upload["with"]["path"] == ".reconciler/journal-*.jsonl"
+    # upload-artifact skips hidden paths unless told otherwise; .reconciler/ is one.
+    assert upload["with"]["include-hidden-files"] is True
     assert "always()" in upload["if"]
     # The journal passed to apply must be one the upload picks up.
     journal = re.search(r'--journal "?([^"\s]+)', apply_run)
