@@ -55,7 +55,7 @@ def format_path(path: Sequence[PathSegment]) -> str:
     for segment in path:
         if isinstance(segment, int):
             out.append(f"[{segment}]")
-        elif segment.isidentifier():
+        elif segment.isidentifier() and len(segment) <= 60:
             out.append(f".{segment}" if out else segment)
         else:
             out.append(f"[{shown(segment)}]")
