@@ -114,7 +114,18 @@ def schema_problems(document: Document) -> list[Diagnostic]:
                 errors.extend((e, ("users", index)) for e in slow.iter_errors(user))
     else:
         errors = [(e, ()) for e in _document_validator().iter_errors(value)]
+    # One complaint about the shape of a string is enough: an empty name also fails
+    # its pattern, an over-long email also its format. The schema lists the most
+    # telling keyword first, and jsonschema reports in that order.
+    shaped: set[tuple[PathSegment, ...]] = set()
     for error, prefix in errors:
+        if error.validator in _SHAPE:
+            path = (*prefix, *error.absolute_path)
+            if "propertyNames" in error.absolute_schema_path:
+                path = (*path, error.instance)  # a key's own path is its parent's
+            if path in shaped:
+                continue
+            shaped.add(path)
         problems.extend(_diagnostics(document, error, prefix))
     # jsonschema reports each missing required field as its own error while a message
     # names them all; keep one of each.
@@ -122,6 +133,8 @@ def schema_problems(document: Document) -> list[Diagnostic]:
 
 
 # ------------------------------------------------------------------------- messages
+
+_SHAPE = {"minLength", "maxLength", "pattern", "format"}
 
 
 def _diagnostics(
@@ -194,7 +207,16 @@ def _diagnostics(
             f"{_describe(instance)} is not a valid maxRemovals: give a number of "
             'users such as 25, or a percentage from 0% to 100% such as "10%"',
         )
-    elif keyword in ("pattern", "minLength", "maxLength", "anyOf", "minimum", "minItems"):
+    elif keyword == "maxLength":
+        title = sub.get("title", "value").lower()
+        yield at(
+            path,
+            f"{_describe(instance)} is too long for a {title} "
+            f"(at most {error.validator_value} characters)",
+        )
+    elif keyword == "minLength" and error.validator_value == 1:
+        yield at(path, f"the {sub.get('title', 'value').lower()} may not be empty")
+    elif keyword in ("pattern", "minLength", "anyOf", "minimum", "minItems"):
         title = sub.get("title", "value")
         described = _describe(instance)
         yield at(

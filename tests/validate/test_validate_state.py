@@ -226,3 +226,18 @@ def test_non_ascii_emails_are_distinct_users_unless_they_fold_to_ascii(tmp_path:
         )
     (problem,) = info.value.diagnostics
     assert "LATIN SMALL LETTER SHARP S" in problem.message and "'ss'" in problem.message
+
+
+def test_one_shape_complaint_per_value_but_every_bad_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "u.yaml",
+        "version: 1\nproducts:\n  bad one: {name: A}\n  bad two: {name: B}\n"
+        'users:\n  - {email: a@example.com, firstName: "", lastName: B}\n',
+    )
+    with pytest.raises(InputError) as info:
+        load_desired([path])
+    assert [(d.path, d.message.split(":")[0]) for d in info.value.diagnostics] == [
+        ("products['bad one']", "'bad one' is not a valid product alias"),
+        ("products['bad two']", "'bad two' is not a valid product alias"),
+        ("users[0].firstName", "the first name may not be empty"),
+    ]
