@@ -148,3 +148,29 @@ def test_one_failed_listing_stops_the_others_and_fails_the_read() -> None:
     with pytest.raises(ApiError, match="403 Forbidden: no access to p-1"):
         api.backend().read_live(["p-1"], products=[LiveProduct("p-1", "One")])
     assert len(api.api_requests(USERS)) < 50
+
+
+def test_a_full_page_of_records_already_read_is_refused_at_once() -> None:
+    # No startIndex in the body (it is optional), and the same full page every time.
+    api = FakeApi()
+    same = {"itemsPerPage": 3, "Resources": [user(1), user(2), user(3)]}
+    api.routes[("GET", USERS)] = lambda r: httpx.Response(200, json=same)
+    with pytest.raises(TransportError, match="repeats only records already read"):
+        emails(api.backend())
+    assert len(api.api_requests(USERS)) == 2
+
+
+def test_a_page_larger_than_the_count_asked_for_is_refused() -> None:
+    api = FakeApi()
+    api.routes[("GET", USERS)] = lambda r: page(1, 501, [user(n) for n in range(1, 502)])
+    with pytest.raises(TransportError, match=r"asked for at most 500 records.*itemsPerPage 501"):
+        emails(api.backend())
+
+
+def test_the_page_cap_error_names_the_option_that_raises_it() -> None:
+    api = FakeApi()
+    api.routes[("GET", USERS)] = lambda r: page(
+        int(r.url.params["startIndex"]), 1, [user(int(r.url.params["startIndex"]))]
+    )
+    with pytest.raises(TransportError, match=r"after 3 pages.*--max-pages"):
+        emails(api.backend(max_pages=3))

@@ -5,7 +5,8 @@ Published rules: ask with `startIndex` (1-based) and `count`; the server may cap
 `itemsPerPage`; otherwise continue at `startIndex + itemsPerPage`. Offsets shift when
 the tenant changes between two pages, so records are de-duplicated by id. A server
 that breaks the rules (pages that never end, a start index that does not advance,
-bodies of the wrong shape) gets a clear `TransportError`, never an endless loop.
+bodies of the wrong shape, pages larger than asked for, full pages that bring nothing
+new) gets a clear `TransportError`, never an endless loop.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from reconciler.backends.planview import contract
 from reconciler.backends.planview.http import Transport
 from reconciler.errors import TransportError
 
-DEFAULT_MAX_PAGES = 10_000
+# Pages one listing may take before the server is taken to be looping. At the contract's
+# page maxima 1,000 pages hold 500,000 users, 1,000,000 provisionings of one product or
+# 200,000 audit events: ten times a 50,000-user tenant, yet an endless listing at a
+# second a page still ends within minutes, not hours.
+DEFAULT_MAX_PAGES = 1_000
+MAX_PAGES_OPTION = "--max-pages"
 
 
 class ListingAborted(TransportError):
@@ -66,21 +72,39 @@ def iter_records(
                 f"{endpoint}: the page at startIndex {start} has {len(page.resources)} "
                 f"records, more than its itemsPerPage {size}."
             )
+        if size > count:
+            # The contract caps `count`, it never exceeds it: a server that does can hand
+            # over an unbounded page, and cannot be trusted to page consistently either.
+            raise TransportError(
+                f"{endpoint}: asked for at most {count} records, the page at startIndex "
+                f"{start} has itemsPerPage {size} ({len(page.resources)} records); refusing "
+                "a page larger than requested."
+            )
         if page.start_index is not None and page.start_index != start:
             raise TransportError(
                 f"{endpoint}: asked for startIndex {start}, the server answered "
                 f"{page.start_index}; refusing to page on."
             )
+        fresh = 0
         for record_id, record in zip(ids, page.resources, strict=True):
             if record_id not in seen:
                 seen.add(record_id)
+                fresh += 1
                 yield record
         if len(page.resources) < size:
             return
+        if not fresh:
+            # A shift of a whole page between two reads would need as many records created
+            # meanwhile; a server that repeats itself is far likelier, and would loop.
+            raise TransportError(
+                f"{endpoint}: the full page at startIndex {start} repeats only records "
+                "already read; the server does not seem to advance, refusing to page on."
+            )
         start += size
     raise TransportError(
         f"{endpoint}: still full pages after {max_pages} pages; stopping (a listing this "
-        "long suggests a misbehaving server)."
+        f"long suggests a misbehaving server; raise {MAX_PAGES_OPTION} if the tenant really "
+        "is this large)."
     )
 
 
