@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import click
 
 from reconciler.backends.planview import ClientSettings, PlanviewBackend
+from reconciler.backends.planview.backend import DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from reconciler.backends.planview.paging import DEFAULT_MAX_PAGES
 from reconciler.errors import ConfigError
 from reconciler.redact import register_secret
 
@@ -82,6 +84,30 @@ _OPTIONS = [
         metavar="SECONDS",
         help="Longest single wait for the rate limit; a longer Retry-After is an error.",
     ),
+    click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        envvar="PLANVIEW_ADMIN_TIMEOUT",
+        default=DEFAULT_TIMEOUT,
+        show_default=True,
+        metavar="SECONDS",
+        help="Give up on one request when the server is silent this long (to connect, or "
+        f"between bytes of its answer). A read is tried {DEFAULT_RETRIES + 1} times, so a "
+        "server that accepts and never answers fails a request after about SECONDS x "
+        f"{DEFAULT_RETRIES + 1} plus back-off [env: PLANVIEW_ADMIN_TIMEOUT].",
+    ),
+    click.option(
+        "--max-pages",
+        type=click.IntRange(min=1),
+        envvar="PLANVIEW_ADMIN_MAX_PAGES",
+        default=DEFAULT_MAX_PAGES,
+        show_default=True,
+        metavar="N",
+        help="Most pages one listing may take before the server is taken to be looping "
+        "and the command fails. The default holds 500,000 users, or 200,000 audit events "
+        "(pages of 500 and 200), at the largest page sizes the API serves; raise it only "
+        "if the API caps pages far below those [env: PLANVIEW_ADMIN_MAX_PAGES].",
+    ),
 ]
 
 #: the keyword arguments `connection_options` adds, for commands that pass them on
@@ -94,12 +120,14 @@ OPTION_NAMES = (
     "max_rps",
     "concurrency",
     "max_wait",
+    "timeout",
+    "max_pages",
 )
 
 
 def connection_options(command: F) -> F:
     """Add --url, --client-id, --client-secret-file, --ca-bundle, --rate-reserve,
-    --max-rps, --concurrency and --max-wait to a click command."""
+    --max-rps, --concurrency, --max-wait, --timeout and --max-pages to a click command."""
     for option in reversed(_OPTIONS):
         command = option(command)
     return command
@@ -137,6 +165,8 @@ def settings_from_options(
     max_rps: float | None = None,
     concurrency: int = 4,
     max_wait: float = 300.0,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_pages: int = DEFAULT_MAX_PAGES,
     **_other: Any,
 ) -> ClientSettings:
     settings = ClientSettings(
@@ -148,6 +178,8 @@ def settings_from_options(
         max_rps=max_rps,
         concurrency=concurrency,
         max_wait=max_wait,
+        timeout=timeout,
+        max_pages=max_pages,
     )
     settings.validate()
     return settings

@@ -14,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner
 from client_emu import backend_for
-from client_fakeapi import make_jwt
+from client_fakeapi import SECRET, make_jwt
 
 from reconciler.backends.planview import ClientSettings, PlanviewBackend
 from reconciler.cli.connection import connection_options, open_backend, print_stats
@@ -100,6 +100,34 @@ def test_the_secret_comes_from_the_environment_or_a_file(
     assert "PLANVIEW_ADMIN_CLIENT_SECRET" in str(missing.exception)
 
 
+@click.command()
+@connection_options
+def settings_cmd(**connection: Any) -> None:
+    backend = open_backend(**connection)
+    click.echo(f"timeout={backend.settings.timeout} max_pages={backend.settings.max_pages}")
+    backend.close()
+
+
+def test_timeout_and_page_cap_come_from_flags_or_the_environment() -> None:
+    runner = CliRunner()
+    env = {
+        "PLANVIEW_ADMIN_URL": "http://127.0.0.1:9",
+        "PLANVIEW_ADMIN_CLIENT_ID": "c",
+        "PLANVIEW_ADMIN_CLIENT_SECRET": SECRET,
+    }
+    default = runner.invoke(settings_cmd, [], env=env)
+    assert default.stdout.strip() == "timeout=30.0 max_pages=1000"
+    flags = runner.invoke(settings_cmd, ["--timeout", "2.5", "--max-pages", "7"], env=env)
+    assert flags.stdout.strip() == "timeout=2.5 max_pages=7"
+    by_env = {**env, "PLANVIEW_ADMIN_TIMEOUT": "4", "PLANVIEW_ADMIN_MAX_PAGES": "12"}
+    assert runner.invoke(settings_cmd, [], env=by_env).stdout.strip() == (
+        "timeout=4.0 max_pages=12"
+    )
+    for bad in (["--timeout", "0"], ["--max-pages", "0"]):
+        refused = runner.invoke(settings_cmd, bad, env=env)
+        assert refused.exit_code == 2 and bad[0] in refused.output
+
+
 def test_there_is_no_flag_for_the_secret_itself() -> None:
     result = CliRunner().invoke(probe_cmd, ["--help"])
     assert "--client-secret-file" in result.output
@@ -112,6 +140,8 @@ def test_there_is_no_flag_for_the_secret_itself() -> None:
         "--max-rps",
         "--concurrency",
         "--max-wait",
+        "--timeout",
+        "--max-pages",
     ):
         assert option in result.output
 

@@ -42,6 +42,10 @@ _REQUESTS_PER_CHANGE = {
 }
 
 
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RETRIES = 5
+
+
 @dataclass(frozen=True, slots=True)
 class ClientSettings:
     url: str
@@ -53,9 +57,9 @@ class ClientSettings:
     concurrency: int = 4
     max_wait: float = 300.0  # longest single wait for the rate limit (Retry-After)
     max_throttled: int = 10  # consecutive 429s for one request before giving up
-    retries: int = 5  # retries of a read after 5xx / lost connection
+    retries: int = DEFAULT_RETRIES  # retries of a read after 5xx / lost connection
     backoff_base: float = 0.25
-    timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT  # seconds of silence before one attempt of a request fails
     max_pages: int = DEFAULT_MAX_PAGES
 
     def __repr__(self) -> str:  # the secret must not show up in a traceback or log
@@ -96,6 +100,10 @@ class ClientSettings:
             raise ConfigError("--max-rps must be more than 0.")
         if self.max_wait <= 0:
             raise ConfigError("--max-wait must be more than 0.")
+        if not self.timeout > 0:
+            raise ConfigError("--timeout must be more than 0.")
+        if self.max_pages < 1:
+            raise ConfigError("--max-pages must be at least 1.")
         return url
 
 
