@@ -174,3 +174,15 @@ def test_the_page_cap_error_names_the_option_that_raises_it() -> None:
     )
     with pytest.raises(TransportError, match=r"after 3 pages.*--max-pages"):
         emails(api.backend(max_pages=3))
+
+
+def test_two_users_with_one_email_in_different_case_are_refused_not_folded() -> None:
+    api = FakeApi()
+    twins = [user(1) | {"email": "Twin@example.com"}, user(2) | {"email": "twin@EXAMPLE.com"}]
+    api.routes[("GET", USERS)] = lambda r: page(1, 50, twins)
+    api.routes[("GET", "/public/v1/product/p-1/user")] = lambda r: page(1, 50, [])
+    backend = api.backend()
+    with pytest.raises(TransportError, match=r"Twin@example\.com \(id u-1\).*\(id u-2\)"):
+        backend.read_live(["p-1"], products=[LiveProduct("p-1", "One")])
+    with pytest.raises(TransportError, match="same email apart from letter case"):
+        backend.find_user_by_email("twin@example.com")

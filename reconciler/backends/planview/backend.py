@@ -6,7 +6,7 @@ import ipaddress
 import logging
 import ssl
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -199,11 +199,8 @@ class PlanviewBackend:
                 )
             prov_f = {pid: pool.submit(self._provisioned, pid, stop) for pid in wanted}
             _wait_all([users_f, products_f, *prov_f.values()], stop)
-        users = {}
-        for user in users_f.result():
-            users[user.key] = user
         return LiveState(
-            users=users,
+            users=_by_email(users_f.result()),
             products={p.id: p for p in products_f.result()},
             provisioning={pid: f.result() for pid, f in prov_f.items()},
         )
@@ -232,8 +229,8 @@ class PlanviewBackend:
             params=contract.email_filter(email),
         )
         key = email_key(email)
-        matches = [u for u in users if u.key == key]
-        return matches[0] if matches else None
+        matches = _by_email(u for u in users if u.key == key)
+        return matches.get(key)
 
     def list_provisioned(self, product_id: str) -> frozenset[str]:
         return self._provisioned(product_id)
@@ -443,6 +440,22 @@ def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"--ca-bundle {ca_bundle!r} cannot be used: {exc}.") from None
     return context
+
+
+def _by_email(users: Iterable[LiveUser]) -> dict[str, LiveUser]:
+    """Users keyed by case-folded email. Two accounts behind one key would make every
+    plan act on one of them and never see the other, so that is an error, not a fold."""
+    found: dict[str, LiveUser] = {}
+    for user in users:
+        other = found.setdefault(user.key, user)
+        if other is not user:
+            raise TransportError(
+                f"GET {contract.USERS}: two users have the same email apart from letter case: "
+                f"{other.email} (id {other.id}) and {user.email} (id {user.id}); the tool "
+                "cannot tell which one the desired state means. Remove or rename one of "
+                "them in Planview Admin, then run again."
+            )
+    return found
 
 
 def _done(value: T) -> Future[T]:
