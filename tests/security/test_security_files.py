@@ -148,6 +148,6 @@ def test_the_emulator_command_listens_on_loopback_by_default(tmp_path: Path) -> 
         if Path("/proc/net/tcp").exists():
             assert listening_addresses(int(found[2])) == {LOOPBACK_V4}
     finally:
+        # (its exit code is not the point: a SIGTERM this early may beat its handler)
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
-    assert process.returncode == 0
