@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
-
 from reconciler.model import Settings, email_key
+from reconciler.validate.globs import protecting_pattern
 
 
 def email_domain(email: str) -> str:
@@ -17,15 +16,8 @@ class Scope:
     def __init__(self, settings: Settings) -> None:
         domains = settings.scope_email_domains
         self._domains = None if domains is None else frozenset(d.casefold() for d in domains)
-        self._protected = tuple(p.casefold() for p in settings.protected_users)
+        # The same matcher validation uses, so both agree on what a glob means.
+        self.protected_by = protecting_pattern(settings.protected_users)
 
     def contains(self, email: str) -> bool:
         return self._domains is None or email_domain(email) in self._domains
-
-    def protected_by(self, email: str) -> str | None:
-        """The first `protected_users` pattern that matches the email, if any."""
-        key = email_key(email)
-        for pattern in self._protected:
-            if fnmatchcase(key, pattern):
-                return pattern
-        return None

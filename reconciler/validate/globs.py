@@ -34,12 +34,19 @@ def glob_problem(pattern: str) -> str | None:
     return None
 
 
-def protected_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
-    """email -> is it protected? Case-insensitive, '*', '?' and '[...]' as in fnmatch."""
-    compiled = [re.compile(fnmatch.translate(email_key(p))) for p in patterns]
+def protecting_pattern(patterns: Iterable[str]) -> Callable[[str], str | None]:
+    """email -> the first pattern that protects it, or None. Case-insensitive, with
+    '*', '?' and '[...]' as in fnmatch."""
+    compiled = [(p, re.compile(fnmatch.translate(email_key(p)))) for p in patterns]
 
-    def is_protected(email: str) -> bool:
+    def first_match(email: str) -> str | None:
         key = email_key(email)
-        return any(regex.match(key) for regex in compiled)
+        return next((pattern for pattern, regex in compiled if regex.match(key)), None)
 
-    return is_protected
+    return first_match
+
+
+def protected_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """email -> is it protected?"""
+    first_match = protecting_pattern(patterns)
+    return lambda email: first_match(email) is not None

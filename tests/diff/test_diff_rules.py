@@ -199,7 +199,7 @@ def test_protected_users_are_skipped_with_their_differences():
     result = diff(want, have)
     assert result.changes == ()
     admin, root = result.skipped
-    assert admin.email == "Admin@x.com" and "'admin@*'" in admin.reason
+    assert admin.email == "Admin@x.com" and "'ADMIN@*'" in admin.reason
     assert admin.differences == {
         "role": {"before": "Administrator", "after": "User"},
         "status": {"before": "active", "after": "deactivated"},
