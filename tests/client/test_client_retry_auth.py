@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 from client_fakeapi import SECRET, FakeApi, make_jwt, page, user
 
-from reconciler.backends.planview.auth import jwt_expiry
+from reconciler.backends.planview.auth import TokenManager, jwt_expiry
 from reconciler.backends.planview.retry import Backoff, parse_retry_after
 from reconciler.errors import ConfigError, TransportError
 
@@ -129,3 +130,54 @@ def test_users_listing_maps_to_neutral_fields() -> None:
         "User",
     )
     assert live.users == {"user1@example.com": only}
+
+
+def token_manager(answer: httpx.Response, asked: list[str]) -> TokenManager:
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        time.sleep(0.02)  # long enough for the other workers to queue on the lock
+        return answer
+
+    client = httpx.Client(base_url="http://127.0.0.1:9", transport=httpx.MockTransport(handler))
+    return TokenManager(
+        client, client_id="c", client_secret=SECRET, backoff=Backoff(base=0.001, attempts=2)
+    )
+
+
+def concurrently(manager: TokenManager, workers: int = 4) -> list[BaseException]:
+    start = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        start.wait()
+        try:
+            manager.token()
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_workers_waiting_on_a_failing_token_fetch_share_its_failure() -> None:
+    asked: list[str] = []
+    manager = token_manager(httpx.Response(503), asked)
+    errors = concurrently(manager)
+    # one fetch of three attempts, not one per worker
+    assert len(asked) == 3
+    assert len(errors) == 4
+    assert all(isinstance(e, TransportError) and "kept failing" in str(e) for e in errors)
+
+
+def test_refused_credentials_are_asked_for_once_per_run() -> None:
+    asked: list[str] = []
+    manager = token_manager(httpx.Response(401, json={"error": "invalid_client"}), asked)
+    errors = concurrently(manager)
+    with pytest.raises(ConfigError, match="refused the client credentials"):
+        manager.token()  # later callers too: the same credentials cannot start working
+    assert len(asked) == 1
+    assert len(errors) == 4 and all(isinstance(e, ConfigError) for e in errors)

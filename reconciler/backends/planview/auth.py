@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 import logging
 import threading
@@ -18,7 +19,7 @@ import httpx
 
 from reconciler.backends.planview import contract
 from reconciler.backends.planview.retry import Backoff, describe_failure
-from reconciler.errors import ConfigError, TransportError
+from reconciler.errors import ConfigError, ReconcilerError, TransportError
 from reconciler.redact import register_secret
 
 log = logging.getLogger(__name__)
@@ -72,11 +73,32 @@ class TokenManager:
         self._token: str | None = None
         self._renew_at = 0.0
         self.fetched = 0
+        self._finished = 0  # fetches that ended, either way
+        self._failure: ReconcilerError | None = None  # how the last one failed, if it did
+        self._refused: ConfigError | None = None  # credentials refused: final for the run
 
     def token(self) -> str:
+        waited_for = self._finished  # read before queueing: which fetch we may wait for
         with self._lock:
-            if self._token is None or self._clock() >= self._renew_at:
+            if self._refused is not None:
+                raise _again(self._refused)
+            if self._token is not None and self._clock() < self._renew_at:
+                return self._token
+            if self._finished != waited_for and self._failure is not None:
+                # The fetch this worker queued behind failed after all its retries;
+                # another full round now would only double the wait and the requests.
+                raise _again(self._failure)
+            try:
                 self._token = self._fetch()
+            except ReconcilerError as exc:
+                self._failure = exc
+                if isinstance(exc, ConfigError):
+                    self._refused = exc
+                raise
+            else:
+                self._failure = None
+            finally:
+                self._finished += 1
             return self._token
 
     def invalidate(self, token: str) -> None:
@@ -150,3 +172,8 @@ class TokenManager:
         self.fetched += 1
         log.debug("access token obtained, valid for %.0fs", max(0.0, lifetime))
         return token
+
+
+def _again(error: ReconcilerError) -> ReconcilerError:
+    """The same error for another worker, without the first worker's traceback."""
+    return copy.copy(error).with_traceback(None)
