@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -317,9 +318,14 @@ def test_certificates_are_verified_and_a_ca_bundle_adds_trust(
 ) -> None:
     url, cert = tls_server
     settings = {"url": url, "client_id": "client", "client_secret": "tls-test-secret"}
-    untrusted = PlanviewBackend(ClientSettings(**settings, retries=0))
-    with untrusted, pytest.raises(TransportError, match=r"CERTIFICATE_VERIFY_FAILED.*--ca-bundle"):
+    # Retries allowed, yet none made: the same certificate would be refused again.
+    untrusted = PlanviewBackend(ClientSettings(**settings, retries=5, backoff_base=5.0))
+    with untrusted, pytest.raises(TransportError) as refused:
         untrusted.list_products()
+    assert re.search(
+        r"certificate was refused.*CERTIFICATE_VERIFY_FAILED.*--ca-bundle", str(refused.value)
+    )
+    assert "attempts" not in str(refused.value)
     trusted = PlanviewBackend(ClientSettings(**settings, ca_bundle=str(cert)))
     with trusted, pytest.raises(TransportError, match="'Resources'"):
         trusted.list_products()  # the TLS handshake worked; this server is no API

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import httpx
 
 from reconciler.backends.planview import contract
-from reconciler.backends.planview.retry import Backoff, describe_failure
+from reconciler.backends.planview.retry import Backoff, certificate_refused, describe_failure
 from reconciler.errors import ConfigError, ReconcilerError, TransportError
 from reconciler.redact import register_secret
 
@@ -117,6 +117,10 @@ class TokenManager:
                 )
             except httpx.TransportError as exc:
                 reason = describe_failure(exc)
+                if certificate_refused(exc):
+                    raise TransportError(
+                        f"The token endpoint's TLS certificate was refused ({reason})."
+                    ) from None
                 if attempt == self._backoff.attempts:
                     raise TransportError(
                         f"Could not reach the token endpoint ({reason}) after "

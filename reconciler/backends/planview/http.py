@@ -22,6 +22,7 @@ from reconciler.backends.planview.auth import TokenManager
 from reconciler.backends.planview.budget import RateBudget
 from reconciler.backends.planview.retry import (
     Backoff,
+    certificate_refused,
     describe_failure,
     parse_retry_after,
     throttle_jitter,
@@ -116,6 +117,10 @@ class Transport:
                 sent = not isinstance(exc, _NOT_SENT)
                 self._budget.release(ticket, remaining=None, answered=sent)
                 reason = describe_failure(exc)
+                if certificate_refused(exc):
+                    raise TransportError(
+                        f"{endpoint}: the server's TLS certificate was refused ({reason})."
+                    ) from None
                 if sent and not idempotent:
                     raise WriteOutcomeUnknown(
                         f"{endpoint}: the connection was lost after the request was sent "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import ssl
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -56,10 +57,25 @@ def throttle_jitter(rng: random.Random | None = None) -> float:
     return 0.01 + 0.09 * (rng or random).random()
 
 
+def certificate_refused(exc: BaseException) -> bool:
+    """True when TLS verification refused the server's certificate. Trying again cannot
+    help (the same certificate comes back), so callers fail at once instead of retrying."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(current, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def describe_failure(exc: httpx.TransportError) -> str:
     """What went wrong on the wire, in words a user can act on (no headers, no body)."""
     text = str(exc).strip()
     reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    if "CERTIFICATE_VERIFY_FAILED" in text:
+    if certificate_refused(exc):
         reason += "; if a proxy or private CA signs the certificate, pass it with --ca-bundle"
     return reason
