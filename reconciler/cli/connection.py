@@ -16,6 +16,7 @@ import click
 from reconciler.backends.planview import ClientSettings, PlanviewBackend
 from reconciler.backends.planview.backend import DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from reconciler.backends.planview.paging import DEFAULT_MAX_PAGES
+from reconciler.backends.planview.wire import ANSWER_TIMEOUTS
 from reconciler.errors import ConfigError
 from reconciler.redact import register_secret
 
@@ -91,10 +92,12 @@ _OPTIONS = [
         default=DEFAULT_TIMEOUT,
         show_default=True,
         metavar="SECONDS",
-        help="Give up on one request when the server is silent this long (to connect, or "
-        f"between bytes of its answer). A read is tried {DEFAULT_RETRIES + 1} times, so a "
-        "server that accepts and never answers fails a request after about SECONDS x "
-        f"{DEFAULT_RETRIES + 1} plus back-off [env: PLANVIEW_ADMIN_TIMEOUT].",
+        help="Give up on one attempt of a request when the server is silent this long (to "
+        f"connect, or between bytes of its answer), or when the whole answer takes over "
+        f"{ANSWER_TIMEOUTS} x SECONDS. A read is tried {DEFAULT_RETRIES + 1} times, so a "
+        "server that accepts and never answers fails the command after about SECONDS x "
+        f"{DEFAULT_RETRIES + 1} plus at most 8 s of back-off "
+        "[env: PLANVIEW_ADMIN_TIMEOUT].",
     ),
     click.option(
         "--max-pages",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -186,3 +187,32 @@ def test_two_users_with_one_email_in_different_case_are_refused_not_folded() -> 
         backend.read_live(["p-1"], products=[LiveProduct("p-1", "One")])
     with pytest.raises(TransportError, match="same email apart from letter case"):
         backend.find_user_by_email("twin@example.com")
+
+
+def test_an_answer_that_never_ends_is_cut_off_at_the_size_cap() -> None:
+    api = FakeApi()
+
+    def endless_body() -> Iterator[bytes]:
+        yield b'{"startIndex": 1, "itemsPerPage": 500, "Resources": ['
+        while True:
+            yield b" " * 1024 * 1024
+
+    api.routes[("GET", USERS)] = lambda r: httpx.Response(200, content=endless_body())
+    with pytest.raises(TransportError, match="larger than 16 MiB"):
+        emails(api.backend())
+    assert len(api.api_requests(USERS)) == 1  # the same answer would come again
+
+
+def test_an_answer_dribbled_slower_than_its_time_limit_is_given_up_on() -> None:
+    # Never silent for a whole timeout, so only the limit on the whole answer ends it.
+    api = FakeApi()
+
+    def dribble() -> Iterator[bytes]:
+        while True:
+            time.sleep(0.02)
+            yield b" "
+
+    api.routes[("GET", USERS)] = lambda r: httpx.Response(200, content=dribble())
+    with pytest.raises(TransportError, match=r"ReadTimeout: the answer was still arriving"):
+        emails(api.backend(timeout=0.1, retries=1))
+    assert len(api.api_requests(USERS)) == 2

@@ -19,6 +19,7 @@ import httpx
 
 from reconciler.backends.planview import contract
 from reconciler.backends.planview.retry import Backoff, certificate_refused, describe_failure
+from reconciler.backends.planview.wire import AnswerTooLarge, exchange
 from reconciler.errors import ConfigError, ReconcilerError, TransportError
 from reconciler.redact import register_secret
 
@@ -61,6 +62,7 @@ class TokenManager:
         client_id: str,
         client_secret: str,
         backoff: Backoff,
+        answer_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         register_secret(client_secret)
@@ -68,6 +70,7 @@ class TokenManager:
         self._client_id = client_id
         self._secret = client_secret
         self._backoff = backoff
+        self._answer_seconds = answer_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -110,11 +113,16 @@ class TokenManager:
     def _fetch(self) -> str:
         for attempt in range(self._backoff.attempts + 1):
             try:
-                response = self._client.post(
+                response, content = exchange(
+                    self._client,
+                    "POST",
                     contract.TOKEN_PATH,
+                    limit_seconds=self._answer_seconds,
                     data=contract.token_form(),
                     auth=(self._client_id, self._secret),
                 )
+            except AnswerTooLarge as exc:
+                raise TransportError(f"The token endpoint's answer: {exc}.") from None
             except httpx.TransportError as exc:
                 reason = describe_failure(exc)
                 if certificate_refused(exc):
@@ -136,10 +144,10 @@ class TokenManager:
                     )
                 time.sleep(self._backoff.delay(attempt))
                 continue
-            return self._accept(response)
+            return self._accept(response, content)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _accept(self, response: httpx.Response) -> str:
+    def _accept(self, response: httpx.Response, content: bytes) -> str:
         status = response.status_code
         if 300 <= status < 400:
             host = httpx.URL(response.headers.get("location", "")).host or "an unnamed host"
@@ -148,8 +156,8 @@ class TokenManager:
                 "follow redirects, so credentials never leave the configured host. Check --url."
             )
         try:
-            body = response.json()
-        except ValueError:
+            body = json.loads(content)
+        except ValueError:  # not JSON, or not text at all
             body = None
         if status in (400, 401, 403):
             error = contract.error_from_json(body)

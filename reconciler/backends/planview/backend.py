@@ -22,6 +22,7 @@ from reconciler.backends.planview.budget import RateBudget
 from reconciler.backends.planview.http import Transport
 from reconciler.backends.planview.paging import DEFAULT_MAX_PAGES, iter_records, read_all
 from reconciler.backends.planview.retry import Backoff
+from reconciler.backends.planview.wire import answer_limit_seconds
 from reconciler.errors import ApiError, ConfigError, TransportError, WriteOutcomeUnknown
 from reconciler.model import AuditEvent, LiveProduct, LiveState, LiveUser, email_key
 from reconciler.redact import register_secret
@@ -145,6 +146,7 @@ class PlanviewBackend:
             client_id=settings.client_id,
             client_secret=settings.client_secret,
             backoff=backoff,
+            answer_seconds=answer_limit_seconds(settings.timeout),
         )
         self._budget = RateBudget(reserve=settings.rate_reserve, max_rps=settings.max_rps)
         self._http = Transport(
@@ -154,6 +156,7 @@ class PlanviewBackend:
             backoff=backoff,
             max_wait=settings.max_wait,
             max_throttled=settings.max_throttled,
+            answer_seconds=answer_limit_seconds(settings.timeout),
         )
 
     def __enter__(self) -> PlanviewBackend:

@@ -27,6 +27,7 @@ from reconciler.backends.planview.retry import (
     parse_retry_after,
     throttle_jitter,
 )
+from reconciler.backends.planview.wire import AnswerTooLarge, exchange
 from reconciler.errors import ApiError, TransportError, WriteOutcomeUnknown
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Transport:
         backoff: Backoff,
         max_wait: float,
         max_throttled: int,
+        answer_seconds: float,
     ) -> None:
         self._client = client
         self._auth = auth
@@ -60,6 +62,7 @@ class Transport:
         self._backoff = backoff
         self._max_wait = max_wait
         self._max_throttled = max_throttled
+        self._answer_seconds = answer_seconds
         self._lock = threading.Lock()
         self._stats = RequestStats()
 
@@ -102,13 +105,18 @@ class Transport:
             ticket = self._budget.acquire()
             self._count(endpoint, retry=failures > 0 or throttled > 0 or renewed)
             try:
-                response = self._client.request(
+                response, content = exchange(
+                    self._client,
                     method,
                     path,
+                    limit_seconds=self._answer_seconds,
                     params=params,
-                    json=json_body,
+                    json_body=json_body,
                     headers={"Authorization": f"Bearer {token}"},
                 )
+            except AnswerTooLarge as exc:
+                self._budget.release(ticket, remaining=None, answered=True)
+                raise TransportError(f"{endpoint}: {exc}.") from None
             except BaseException as exc:
                 if not isinstance(exc, httpx.TransportError):
                     # e.g. an interrupt: the ticket must not stay in flight for ever
@@ -185,7 +193,7 @@ class Transport:
                     )
                 self._back_off(endpoint, failures, f"HTTP {status}")
                 continue
-            body = _json(response, endpoint)
+            body = _json(response, content, endpoint)
             if status in expect:
                 log.debug("%s -> %s (remaining %s)", endpoint, status, remaining)
                 return Reply(status, body)
@@ -216,11 +224,11 @@ def _remaining(response: httpx.Response) -> int | None:
         return None
 
 
-def _json(response: httpx.Response, endpoint: str) -> Any:
-    if not response.content:
+def _json(response: httpx.Response, content: bytes, endpoint: str) -> Any:
+    if not content:
         return None
     try:
-        return response.json()
+        return json.loads(content)
     except (json.JSONDecodeError, UnicodeDecodeError):
         if response.is_success:
             raise TransportError(
