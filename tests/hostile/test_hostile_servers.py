@@ -200,13 +200,6 @@ def test_pages_that_never_end_stop_at_the_clients_page_cap(server: HostileServer
     assert server.count("GET", USERS) == 100
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MISSING OPTION (reconciler/cli/connection.py): the page cap exists only as "
-    "ClientSettings.max_pages (default 10,000); no --max-pages option sets it, and at the "
-    "default an endless listing ran longer than 120 s here. Proposed: a --max-pages N "
-    "connection option (env PLANVIEW_ADMIN_MAX_PAGES), default 1,000.",
-)
 def test_pages_that_never_end_stop_at_the_page_cap_set_on_the_command_line(
     server: HostileServer, desired: Path
 ) -> None:
@@ -214,8 +207,20 @@ def test_pages_that_never_end_stop_at_the_page_cap_set_on_the_command_line(
 
     run = apply(server, desired, "--max-pages", "100", timeout=30)
 
-    assert_clean_failure(run, "still full pages after 100 pages")
+    assert_clean_failure(run, "still full pages after 100 pages", "--max-pages")
     assert server.count("GET", USERS) == 100
+    assert server.writes() == []
+
+
+def test_pages_that_never_end_stop_at_the_default_page_cap(
+    server: HostileServer, desired: Path
+) -> None:
+    server.routes[("GET", USERS)] = endless_pages()
+
+    run = apply(server, desired)
+
+    assert_clean_failure(run, "still full pages after 1000 pages", "--max-pages")
+    assert server.count("GET", USERS) == 1000
     assert server.writes() == []
 
 
@@ -232,12 +237,6 @@ def test_a_server_that_never_answers_is_given_up_on(server: HostileServer) -> No
     assert "after 2 attempts" in str(error.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MISSING OPTION (reconciler/cli/connection.py): the request timeout (30 s) and "
-    "retries (5) are ClientSettings fields only, so a server that accepts and never "
-    "answers holds a CI job about 3 minutes. Proposed: a --timeout SECONDS option.",
-)
 def test_the_request_timeout_is_configurable_on_the_command_line(
     server: HostileServer, desired: Path
 ) -> None:
@@ -249,13 +248,29 @@ def test_the_request_timeout_is_configurable_on_the_command_line(
     assert server.writes() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reconciler/backends/planview/paging.py iter_records): a full page that "
-    "repeats records already read is not detected without startIndex in the body; the "
-    "pager asks 10,000 times. Proposed: stop with a TransportError when a full page "
-    "brings no new id.",
-)
+def test_an_answer_dribbled_byte_by_byte_is_given_up_on(
+    server: HostileServer, desired: Path
+) -> None:
+    # Never silent for a whole --timeout, yet it would take a minute to finish.
+    body = page([], per_page=50).encoded() + b" " * 300
+    server.routes[("GET", USERS)] = fixed(Response(200, body, dribble=0.1))
+
+    run = apply(server, desired, "--timeout", "0.5", timeout=45)
+
+    assert_clean_failure(run, "GET /public/v1/user", "still arriving after 1s")
+    assert server.writes() == []
+
+
+def test_an_endless_body_is_cut_off_and_refused(server: HostileServer, desired: Path) -> None:
+    # A 40 MB answer to a page request: the client must not read it all into memory.
+    server.routes[("GET", USERS)] = fixed(Response(200, b"[" + b"0," * 20_000_000 + b"0]"))
+
+    run = apply(server, desired, timeout=60)
+
+    assert_clean_failure(run, "GET /public/v1/user", "larger than 16 MiB")
+    assert server.writes() == []
+
+
 def test_a_server_that_repeats_the_same_page_is_refused_early(
     server: HostileServer, desired: Path
 ) -> None:
@@ -266,21 +281,13 @@ def test_a_server_that_repeats_the_same_page_is_refused_early(
 
     server.routes[("GET", USERS)] = same
 
-    run = apply(server, desired, timeout=5)
+    run = apply(server, desired, timeout=30)
 
-    assert_clean_failure(run, "GET /public/v1/user")
-    assert server.count("GET", USERS) <= 3
+    assert_clean_failure(run, "repeats only records already read")
+    assert server.count("GET", USERS) == 2
     assert server.writes() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reconciler/backends/planview/paging.py iter_records): a page larger than "
-    "the `count` asked for is accepted, so a server ignoring count can hand the client "
-    "an unbounded page (here 5,000 users where 500 were asked, which it then plans to "
-    "deactivate). Proposed: "
-    "refuse a page whose itemsPerPage or record count exceeds the count requested.",
-)
 def test_an_enormous_page_is_refused(server: HostileServer, desired: Path) -> None:
     huge = [user(i) for i in range(5_000)]
 
@@ -294,24 +301,18 @@ def test_an_enormous_page_is_refused(server: HostileServer, desired: Path) -> No
 
     run = apply(server, desired)
 
-    assert_clean_failure(run, "GET /public/v1/user")
+    assert_clean_failure(run, "asked for at most 500 records", "larger than requested")
+    assert server.count("GET", USERS) == 1
     assert server.writes() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reconciler/backends/planview/backend.py read_live): two live users whose "
-    "emails differ only in case are folded into one LiveState entry (the last wins), so "
-    "the plan acts on one of them and never sees the other. Proposed: raise TransportError "
-    "naming both ids when a case-folded email repeats.",
-)
 def test_a_listing_with_one_email_twice_is_refused(server: HostileServer, desired: Path) -> None:
     twins = [user(1, "Twin@example.com"), user(2, "twin@example.com")]
     server.routes[("GET", USERS)] = fixed(page(twins, per_page=50))
 
     run = apply(server, desired)
 
-    assert_clean_failure(run, "twin@example.com")
+    assert_clean_failure(run, "two users have the same email", "u-1", "u-2")
     assert server.writes() == []
 
 
@@ -422,14 +423,6 @@ def test_a_broken_token_answer_is_a_clear_error_and_no_api_call_is_made(
     assert api_calls == []  # nothing is asked with a token we could not read
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING (reconciler/backends/planview/auth.py TokenManager.token): workers "
-    "waiting on the token lock while a fetch fails each fetch again, so `export` (two "
-    "concurrent first reads) asks twice, and against a token endpoint that keeps failing "
-    "runs the whole retry sequence twice (about 12 s instead of 6). Proposed: remember "
-    "a failed fetch for the waiters of that attempt and raise it to them.",
-)
 def test_a_refused_token_is_asked_for_once_per_run(server: HostileServer) -> None:
     server.routes[("POST", TOKEN_PATH)] = fixed(Response(401, {"error": "invalid_client"}))
 

@@ -89,13 +89,6 @@ def test_the_ca_bundle_can_come_from_the_environment(
     assert run.code == 0, run.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING (reconciler/backends/planview/auth.py TokenManager._fetch and http.py "
-    "Transport.request): a refused certificate is an httpx.ConnectError, retried with "
-    "back-off as if the network were down (6 attempts, about 6 s) although it can never "
-    "succeed. Proposed: treat an ssl.SSLCertVerificationError cause as final at once.",
-)
 def test_a_refused_certificate_is_not_retried(https_server: HostileServer, desired: Path) -> None:
     run = run_subprocess(https_server.env(), "plan", str(desired), timeout=60)
 

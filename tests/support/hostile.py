@@ -51,6 +51,8 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     #: seconds to sleep before answering (a server that hangs)
     delay: float = 0.0
+    #: seconds between single bytes of the body (a server that dribbles its answer)
+    dribble: float = 0.0
 
     def encoded(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -215,7 +217,13 @@ class HostileServer:
                         self.send_header(name, value)
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
-                    self.wfile.write(payload)
+                    if response.dribble:
+                        for index in range(len(payload)):
+                            self.wfile.write(payload[index : index + 1])
+                            self.wfile.flush()
+                            time.sleep(response.dribble)
+                    else:
+                        self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up first: fine
 
