@@ -29,6 +29,7 @@ from support.hostile import (
     Response,
     hostile_server,
     jwt,
+    listing,
     page,
     user,
 )
@@ -430,3 +431,26 @@ def test_a_refused_token_is_asked_for_once_per_run(server: HostileServer) -> Non
 
     assert_clean_failure(run, "refused the client credentials")
     assert server.count("POST", TOKEN_PATH) == 1
+
+
+def test_ids_from_the_server_cannot_steer_a_write_to_another_path(
+    server: HostileServer, desired: Path
+) -> None:
+    # A product id and a user id that look like paths: every write must still go to
+    # the endpoint the change means, with the id as one encoded path segment.
+    sneaky_product = {**PRODUCT, "id": "../user/u-victim/deactivate"}
+    server.routes[("GET", PRODUCTS)] = listing([sneaky_product])
+    sneaky_path = "/public/v1/product/..%2Fuser%2Fu-victim%2Fdeactivate/user"
+    server.routes[("GET", sneaky_path)] = listing([])
+    created = {**user(9, "new.person@example.com"), "id": "../../product/p-x/user"}
+    server.routes[("POST", USERS)] = fixed(Response(201, created))
+    server.routes[("POST", sneaky_path)] = fixed(Response(201, {"userId": created["id"]}))
+    text = desired.read_text().replace("{id: p-ap}", '{name: "AgilePlace Production"}')
+    desired.write_text(text)
+
+    run = apply(server, desired)
+
+    assert run.code == 0, run.output
+    assert server.writes() == ["POST /public/v1/user", f"POST {sneaky_path}"]
+    grant = [r for r in server.requests if r.method == "POST" and r.path == sneaky_path]
+    assert grant[0].body == b'{"userId":"../../product/p-x/user"}'
