@@ -141,6 +141,10 @@ def _syntax_problem(file: str, exc: yaml.YAMLError) -> Diagnostic:
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     message = f"invalid YAML: {problem}"
+    if "maximum nesting depth" in problem:
+        # libyaml >= 0.2.6 scans a run of '[' ahead of the events our own depth check
+        # sees, so its limit can fire first: say it the same way whichever one does.
+        message, context = f"the document is nested more than {MAX_DEPTH} levels deep", None
     context_mark = getattr(exc, "context_mark", None)
     if context:
         message += f" ({context}"
