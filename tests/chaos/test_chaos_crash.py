@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +153,9 @@ def test_two_applies_of_the_same_state_at_once_both_end_and_create_no_one_twice(
     env = emulator_env(emulator)
     audit_before = len(emulator.state()["audit"])
 
-    processes = [start_apply(env, desired, tmp_path / f"j{n}.jsonl") for n in (1, 2)]
+    # Both append to one journal, as two CI jobs in one workspace would.
+    shared = tmp_path / "shared.jsonl"
+    processes = [start_apply(env, desired, shared) for _ in (1, 2)]
     outcomes = []
     for process in processes:
         stdout, stderr = process.communicate(timeout=120)
@@ -162,6 +166,12 @@ def test_two_applies_of_the_same_state_at_once_both_end_and_create_no_one_twice(
         # Each saw the other's creates and grants as conflicts that match: success.
         assert code == 0, stdout + stderr
     assert run_inprocess(env, "plan", str(desired), "--detailed-exitcode").code == 0
+    # one shared journal, two writers: still whole lines, every change of both runs
+    applied = [re.search(r"Apply complete: (\d+) succeeded", out) for _, out, _ in outcomes]
+    assert all(applied), outcomes
+    records = journal_records(shared)
+    assert len(records) == sum(int(found[1]) for found in applied if found)
+    assert Counter(r["outcome"] for r in records) == {"ok": len(records)}
 
     state = emulator.state()
     emails = [u["email"].casefold() for u in state["users"]]
