@@ -485,3 +485,51 @@ def test_a_token_expired_on_arrival_is_not_fetched_for_every_request(
     assert api_requests >= 8
     assert server.count("POST", TOKEN_PATH) <= 2
     assert run.stderr.count("expired on arrival") <= 1
+
+
+# ------------------------------------------------------------------ every command, not only apply
+
+
+@pytest.mark.parametrize(
+    ("command", "output"),
+    [
+        (["plan", "{desired}", "--out", "plan.json", "--detailed-exitcode"], "plan.json"),
+        (["drift", "{desired}", "--format", "json"], None),
+        (["export", "--out", "export.yaml"], "export.yaml"),
+    ],
+    ids=["plan", "drift", "export"],
+)
+@pytest.mark.parametrize(
+    ("broken", "endpoint"),
+    [
+        (USERS, USERS),
+        (PRODUCT_USERS, "/public/v1/product/{pid}/user"),
+        ("/public/v1/audit", "/public/v1/audit"),
+    ],
+    ids=["users", "provisioning", "audit"],
+)
+def test_a_broken_listing_fails_every_command_with_exit_1_and_writes_no_file(
+    command: list[str],
+    output: str | None,
+    broken: str,
+    endpoint: str,
+    server: HostileServer,
+    desired: Path,
+) -> None:
+    # desired differs from live (a user to create), so drift would otherwise say 2
+    server.routes[("GET", "/public/v1/audit")] = listing([])
+    server.routes[("GET", broken)] = fixed(
+        Response(200, "<html>proxy error</html>", {"Content-Type": "text/html"})
+    )
+    args = [arg.format(desired=desired) for arg in command]
+
+    run = run_subprocess(server.env(), *args, cwd=desired.parent, timeout=GUARD)
+
+    read = {r.path for r in server.requests}
+    if broken not in read:  # this command never reads that listing
+        assert run.code in (0, 2), run.output
+        return
+    assert_clean_failure(run, f"GET {endpoint}", "not JSON")  # 1, never drift's 2
+    if output is not None:
+        assert not (desired.parent / output).exists()
+    assert server.writes() == []
