@@ -39,8 +39,13 @@ def kill_point(seed: int, changes: int) -> tuple[str, float]:
     return "lines", float(rng.randrange(1, changes - 10))
 
 
-def kill_at(process: subprocess.Popen[str], journal: Path, point: tuple[str, float]) -> int:
-    """SIGKILL `process` at `point`; the number of journal lines written by then."""
+def kill_at(
+    process: subprocess.Popen[str],
+    journal: Path,
+    point: tuple[str, float],
+    sig: signal.Signals = signal.SIGKILL,
+) -> int:
+    """Send `sig` to `process` at `point`; the number of journal lines written by then."""
     what, value = point
     deadline = time.monotonic() + (value if what == "seconds" else 60.0)
     while process.poll() is None and time.monotonic() < deadline:
@@ -48,7 +53,7 @@ def kill_at(process: subprocess.Popen[str], journal: Path, point: tuple[str, flo
             break
         time.sleep(0.005)
     if process.poll() is None:
-        process.send_signal(signal.SIGKILL)
+        process.send_signal(sig)
     process.wait(timeout=30)
     return journal.read_bytes().count(b"\n") if journal.exists() else 0
 
@@ -190,3 +195,38 @@ def test_two_applies_of_the_same_state_at_once_both_end_and_create_no_one_twice(
     assert len(granted) == len(set(granted)) == scenario.expected_counts["grant"]
     assert all(e["action"] in ("user.created", "product.provisioned")
                for e in state["audit"][audit_before:])  # fmt: skip
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_cancelled_apply_accounts_for_every_change_and_a_rerun_converges(
+    sig: signal.Signals, emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a CI job's cancel button sends: the run stops politely, mid-writes.
+    monkeypatch.chdir(tmp_path)
+    scenario = bootstrap(USERS)
+    emulator = emulator_factory(state=scenario.tenant, latency=0.04)
+    desired = scenario.write(tmp_path)
+    env = emulator_env(emulator)
+    first_plan = plan_json(env, desired)
+    audit_before = len(emulator.state()["audit"])
+    journal = tmp_path / "cancelled.jsonl"
+
+    process = start_apply(env, desired, journal)
+    try:
+        lines_at_signal = kill_at(process, journal, ("lines", 10.0), sig)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        stdout, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 1, stdout + stderr
+    assert "Traceback" not in stderr
+    assert "Apply interrupted" in stderr and "Run apply again" in stderr
+    records = journal_records(journal)
+    # every change of the plan has its line: done, or skipped as not started
+    assert sorted(r["change_id"] for r in records) == sorted(c["id"] for c in first_plan["changes"])
+    skipped = [r for r in records if r["outcome"] == "skipped"]
+    assert skipped and lines_at_signal >= 10
+    assert all(r["outcome"] in ("ok", "skipped") for r in records)
+
+    assert_converges(emulator, desired, first_plan, audit_before)
