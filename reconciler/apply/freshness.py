@@ -69,6 +69,12 @@ def check_fresh(plan: Plan, backend: Backend, *, concurrency: int = 4) -> None:
         now = _current_fingerprint(change, by_email, users, provisioned)
         if now != change.fingerprint:
             problems.append(_describe(change, by_email, users))
+        elif (other := _another_users_email(change, users)) is not None:
+            # only an edited file gets here: the plan would show one user and act on another
+            problems.append(
+                f"{change.id} {change.kind.value} {change.email}: user {change.user_id} "
+                f"is {other}, not the user the plan names"
+            )
     if problems:
         listed = "\n".join(f"  - {p}" for p in problems)
         count = len(problems)
@@ -103,6 +109,16 @@ def _current_fingerprint(
     product_id = change.product_id or ""
     granted = change.user_id is not None and change.user_id in provisioned[product_id]
     return provisioning_fingerprint(product_id, change.user_id, granted)
+
+
+def _another_users_email(change: Change, users: dict[str, LiveUser | None]) -> str | None:
+    """The live email of the user a change acts on, when it is not the email it shows."""
+    if change.kind not in _USER_KINDS:
+        return None
+    user = users.get(change.user_id or "")
+    if user is None or email_key(user.email) == email_key(change.email):
+        return None
+    return user.email
 
 
 def _describe(
