@@ -42,18 +42,7 @@ EDITS = [
     pytest.param(swap_user_id, id="another user's id"),
     pytest.param(hide_removals, id="removals hidden from the safety verdict"),
     pytest.param(add_a_change, id="a change added"),
-    pytest.param(
-        swap_email,
-        id="the email shown changed",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="FINDING (reconciler/apply/freshness.py check_fresh): the stale check "
-            "compares the live record's fingerprint with the one saved in the change, "
-            "never the change's email with that record's, so a plan edited to show "
-            "another user is applied to the user id it names. Proposed: treat a change "
-            "whose user id now has another email (case-insensitively) as stale.",
-        ),
-    ),
+    pytest.param(swap_email, id="the email shown changed"),
 ]
 
 
