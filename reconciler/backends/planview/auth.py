@@ -11,6 +11,7 @@ import binascii
 import copy
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -75,6 +76,7 @@ class TokenManager:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
+        self._clock_warned = False
         self.fetched = 0
         self._finished = 0  # fetches that ended, either way
         self._failure: ReconcilerError | None = None  # how the last one failed, if it did
@@ -176,9 +178,12 @@ class TokenManager:
         now = self._clock()
         lifetime = expires - now
         if lifetime <= 0:
-            # Our clock is ahead of the server's: use the token once, a 401 renews it.
-            log.warning("the access token looks expired on arrival; is the clock right?")
-            self._renew_at = now
+            # Our clock is ahead of the server's: keep the token until the API refuses
+            # it (a 401 renews it), rather than fetching a new one for every request.
+            if not self._clock_warned:
+                log.warning("the access token looks expired on arrival; is the clock right?")
+                self._clock_warned = True
+            self._renew_at = math.inf
         else:
             self._renew_at = expires - min(RENEW_MAX, lifetime * RENEW_SHARE)
         self.fetched += 1
