@@ -457,14 +457,6 @@ def test_ids_from_the_server_cannot_steer_a_write_to_another_path(
     assert grant[0].body == b'{"userId":"../../product/p-x/user"}'
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING (reconciler/backends/planview/auth.py TokenManager._accept): a token "
-    "whose `exp` is already past on arrival (the server's clock behind ours by more than "
-    "a token's lifetime) is fetched again before every request, and the clock warning is "
-    "printed once per request. Proposed: keep such a token until the API answers 401 "
-    "(the transport already renews on 401) and warn once per run.",
-)
 def test_a_token_expired_on_arrival_is_not_fetched_for_every_request(
     server: HostileServer, tmp_path: Path
 ) -> None:
