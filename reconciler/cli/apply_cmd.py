@@ -26,7 +26,7 @@ from reconciler.cli.connection import connection_options, open_backend, print_st
 from reconciler.cli.pipeline import load, plan_against, safety_options
 from reconciler.cli.plan_cmd import render
 from reconciler.errors import EXIT_ERROR, EXIT_OK, ConfigError, StalePlanError
-from reconciler.plan.model import Plan
+from reconciler.plan.model import ChangeKind, Plan
 
 
 def stdin_is_tty() -> bool:
@@ -93,13 +93,17 @@ def apply(
       3  the plan removes more access than the safety limit allows; nothing is
          applied unless --allow-removals N is given
     """
-    if plan_file is not None and allow_delete:
-        raise ConfigError(
-            "--allow-delete has no effect with --plan: a saved plan already contains "
-            "exactly the deletes it was made with. Drop the option."
-        )
     desired = load(paths) if (paths or plan_file is None) else None
     saved = load_plan(plan_file) if plan_file is not None else None
+    if saved is not None and not allow_delete:
+        # Deleting is permanent, so it is consented to at apply time too: a saved plan
+        # is an unsigned file, and a deactivation edited into a delete must not pass.
+        deletes = sum(1 for change in saved.changes if change.kind is ChangeKind.DELETE)
+        if deletes:
+            raise ConfigError(
+                f"the saved plan deletes {deletes} user{'s' if deletes != 1 else ''}, "
+                "permanently: apply it with --allow-delete to confirm. Nothing was changed."
+            )
     if saved is not None and desired is not None and desired.digest != saved.desired_digest:
         raise StalePlanError(
             f"plan is stale: the desired-state files differ from the ones {plan_file} was "

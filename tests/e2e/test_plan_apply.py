@@ -245,6 +245,26 @@ def test_delete_needs_the_policy_and_the_flag(tenant: Any, tmp_path: Path) -> No
     assert run_cli(tenant, "plan", str(deleting), "--detailed-exitcode").code == 0
 
 
+def test_a_saved_plan_that_deletes_needs_allow_delete_again(tenant: Any, tmp_path: Path) -> None:
+    # Deleting is permanent: consent is given when planning and again when applying,
+    # so a saved plan edited to turn a deactivation into a delete cannot slip through.
+    deleting = variant(
+        tmp_path, "delete.yaml", ("unmanagedUsers: deactivate", "unmanagedUsers: delete")
+    )
+    planned = run_cli(tenant, "plan", str(deleting), "--allow-delete", "--out", "plan.json")
+    assert planned.code == 0, planned.stderr
+    before = tenant.state()
+
+    refused = run_cli(tenant, "apply", "--plan", "plan.json")
+    assert refused.code == 1
+    assert "deletes 1 user, permanently: apply it with --allow-delete" in refused.stderr
+    assert tenant.state() == before
+
+    applied = run_cli(tenant, "apply", "--plan", "plan.json", "--allow-delete")
+    assert applied.code == 0, applied.stdout + applied.stderr
+    assert "dan.fox@example.com" not in tenant_state(tenant)["users"]
+
+
 # ----------------------------------------------------------------------------- plan
 
 
@@ -488,12 +508,10 @@ def test_protected_and_out_of_scope_users_are_never_touched(
     assert run_cli(tenant, "plan", str(scoped), "--detailed-exitcode").code == 0
 
 
-def test_saved_plan_rejects_allow_delete(tenant: Any, tmp_path: Path) -> None:
+def test_saved_plan_without_deletes_accepts_allow_delete(tenant: Any, tmp_path: Path) -> None:
     assert run_cli(tenant, "plan", str(DESIRED), "--out", "plan.json").code == 0
-    before = tenant.state()
 
     applied = run_cli(tenant, "apply", "--plan", "plan.json", "--allow-delete")
 
-    assert applied.code == 1
-    assert "--allow-delete has no effect with --plan" in applied.stderr
-    assert tenant.state() == before
+    assert applied.code == 0, applied.stdout + applied.stderr
+    assert run_cli(tenant, "plan", str(DESIRED), "--detailed-exitcode").code == 0

@@ -38,11 +38,20 @@ def add_a_change(plan: dict[str, Any]) -> None:
     plan["changes"].append(extra)
 
 
+def deactivate_into_delete(plan: dict[str, Any]) -> None:
+    # a reviewed, reversible deactivation turned into a permanent delete
+    change = plan["changes"][0]
+    assert change["kind"] == "deactivate"
+    change["kind"] = "delete"
+    plan["counts"].update(deactivate=plan["counts"]["deactivate"] - 1, delete=1)
+
+
 EDITS = [
     pytest.param(swap_user_id, id="another user's id"),
     pytest.param(hide_removals, id="removals hidden from the safety verdict"),
     pytest.param(add_a_change, id="a change added"),
     pytest.param(swap_email, id="the email shown changed"),
+    pytest.param(deactivate_into_delete, id="a deactivation turned into a delete"),
 ]
 
 
