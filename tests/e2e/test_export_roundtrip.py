@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
 import yaml
-from click.testing import CliRunner
-
-from reconciler.cli.main import main
-
-
-def run_cli(emulator: Any, *args: str) -> tuple[int, str, str]:
-    env = {
-        "PLANVIEW_ADMIN_URL": emulator.url,
-        "PLANVIEW_ADMIN_CLIENT_ID": emulator.client_id,
-        "PLANVIEW_ADMIN_CLIENT_SECRET": emulator.client_secret,
-        "NO_COLOR": "1",
-    }
-    with CliRunner().isolation(env=env) as streams:
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        stdout, stderr = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-    assert "Traceback" not in stdout + stderr, stderr
-    assert emulator.client_secret not in stdout + stderr
-    return code, stdout, stderr
+from support.cli import run_against as run_cli
 
 
 def round_trip(emulator: Any, path: Path, *extra: str) -> str:
-    code, _, err = run_cli(emulator, "export", "--out", str(path), *extra)
+    code, _, err = astuple(run_cli(emulator, "export", "--out", str(path), *extra))
     assert code == 0, err
-    code, out, err = run_cli(emulator, "validate", str(path))
+    code, out, err = astuple(run_cli(emulator, "validate", str(path)))
     assert code == 0, out + err
-    code, out, err = run_cli(emulator, "plan", "--detailed-exitcode", str(path))
+    code, out, err = astuple(run_cli(emulator, "plan", "--detailed-exitcode", str(path)))
     assert code == 0, out + err
     return path.read_text()
 
@@ -86,13 +66,13 @@ def test_export_for_one_domain_scopes_the_file(emulator: Any, tmp_path: Path) ->
 
 
 def test_export_to_stdout_and_never_over_an_existing_file(emulator: Any, tmp_path: Path) -> None:
-    code, out, err = run_cli(emulator, "export")
+    code, out, err = astuple(run_cli(emulator, "export"))
     assert code == 0 and out.startswith("# yaml-language-server:")
     assert "Exported" in err
     existing = tmp_path / "mine.yaml"
     existing.write_text("hand-written\n")
-    code, _, err = run_cli(emulator, "export", "--out", str(existing))
+    code, _, err = astuple(run_cli(emulator, "export", "--out", str(existing)))
     assert code == 1 and "--force" in err
     assert existing.read_text() == "hand-written\n"
-    code, _, _ = run_cli(emulator, "export", "--out", str(existing), "--force")
+    code, _, _ = astuple(run_cli(emulator, "export", "--out", str(existing), "--force"))
     assert code == 0 and existing.read_text().startswith("# yaml-language-server:")

@@ -10,45 +10,18 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from support.cli import run_against as run_cli
 
 from reconciler.cli.main import main
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "e2e"
 DESIRED = FIXTURES / "desired.yaml"
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def run_cli(emulator: Any, *args: str, input: str | None = None) -> Run:
-    """`reconciler ARGS` as CI runs it: credentials in the environment, no TTY."""
-    env = {
-        "PLANVIEW_ADMIN_URL": emulator.url,
-        "PLANVIEW_ADMIN_CLIENT_ID": emulator.client_id,
-        "PLANVIEW_ADMIN_CLIENT_SECRET": emulator.client_secret,
-        "NO_COLOR": "1",
-    }
-    runner = CliRunner()
-    with runner.isolation(input=input, env=env) as streams:
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        stdout, stderr = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-    assert "Traceback" not in stderr, stderr
-    assert emulator.client_secret not in stdout + stderr
-    return Run(code, stdout, stderr)
 
 
 @pytest.fixture

@@ -59,10 +59,10 @@ def emulator_env(emulator: Any) -> dict[str, str]:
     }
 
 
-def run_inprocess(env: Mapping[str, str], *args: str) -> Run:
+def run_inprocess(env: Mapping[str, str], *args: str, input: str | None = None) -> Run:
     """`reconciler ARGS` in this process, no TTY, with `env` added to the environment."""
     runner = CliRunner()
-    with runner.isolation(env=dict(env)) as streams:
+    with runner.isolation(input=input, env=dict(env)) as streams:
         try:
             main(list(args))
             code = 0
@@ -70,6 +70,15 @@ def run_inprocess(env: Mapping[str, str], *args: str) -> Run:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         stdout, stderr = streams[0].getvalue().decode(), streams[1].getvalue().decode()
     return Run(code, stdout, stderr)
+
+
+def run_against(emulator: Any, *args: str, input: str | None = None) -> Run:
+    """`reconciler ARGS` as CI runs it against `emulator`: credentials in the environment,
+    no TTY. Any traceback or the client secret in the output fails the test."""
+    run = run_inprocess(emulator_env(emulator), *args, input=input)
+    assert "Traceback" not in run.output, run.stderr
+    assert emulator.client_secret not in run.output
+    return run
 
 
 def subprocess_env(extra: Mapping[str, str]) -> dict[str, str]:
