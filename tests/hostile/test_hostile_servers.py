@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from support.cli import assert_clean_failure, run_subprocess
 from support.hostile import (
+    DESIRED,
     PRODUCT,
     PRODUCT_USERS,
     PRODUCTS,
@@ -38,16 +39,6 @@ from support.hostile import (
 from reconciler.backends.planview import ClientSettings, PlanviewBackend
 from reconciler.errors import TransportError
 
-DESIRED = """\
-version: 1
-products:
-  agileplace: {id: p-ap}
-users:
-  - email: new.person@example.com
-    firstName: New
-    lastName: Person
-    products: [agileplace]
-"""
 # Every case must end well within this; a run that does not is killed and fails.
 GUARD = 60.0
 

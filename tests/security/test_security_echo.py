@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from support.cli import run_subprocess
 from support.hostile import (
+    DESIRED,
     PRODUCTS,
     SECRET,
     TOKEN_PATH,
@@ -19,17 +20,6 @@ from support.hostile import (
     Response,
     hostile_server,
 )
-
-DESIRED = """\
-version: 1
-products:
-  agileplace: {id: p-ap}
-users:
-  - email: new.person@example.com
-    firstName: New
-    lastName: Person
-    products: [agileplace]
-"""
 
 
 def echo(status: int, code: str) -> Callable[[Request], Response]:

@@ -11,6 +11,7 @@ import pytest
 from support.cli import assert_clean_failure, run_subprocess
 from support.hostile import (
     CLIENT_ID,
+    DESIRED,
     SECRET,
     TOKEN_PATH,
     USERS,
@@ -19,17 +20,6 @@ from support.hostile import (
     hostile_server,
 )
 from support.tls import self_signed_cert
-
-DESIRED = """\
-version: 1
-products:
-  agileplace: {id: p-ap}
-users:
-  - email: new.person@example.com
-    firstName: New
-    lastName: Person
-    products: [agileplace]
-"""
 
 
 @pytest.fixture

@@ -239,3 +239,17 @@ def hostile_server(tls: ssl.SSLContext | None = None) -> Iterator[HostileServer]
         yield server
     finally:
         server.stop()
+
+
+# A desired state that needs every kind of read and one create with a grant against
+# the products the hostile server lists.
+DESIRED = """\
+version: 1
+products:
+  agileplace: {id: p-ap}
+users:
+  - email: new.person@example.com
+    firstName: New
+    lastName: Person
+    products: [agileplace]
+"""
