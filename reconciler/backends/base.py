@@ -50,7 +50,8 @@ class RequestStats:
 
     def summary(self) -> str:
         return (
-            f"API: {self.requests} requests, {self.throttled} rate-limited (429), "
+            f"API: {self.requests} request{'' if self.requests == 1 else 's'}, "
+            f"{self.throttled} rate-limited (429), "
             f"{self.retries} retried, {self.wait_seconds:.1f}s waiting for the rate budget"
         )
 

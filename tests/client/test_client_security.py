@@ -87,7 +87,7 @@ def test_the_secret_comes_from_the_environment_or_a_file(
         probe_cmd, [], env={**env, "PLANVIEW_ADMIN_CLIENT_SECRET": emulator.client_secret}
     )
     assert by_env.exit_code == 0, by_env.output
-    assert "5 products" in by_env.stdout and "API: 1 requests" in by_env.stderr
+    assert "5 products" in by_env.stdout and "API: 1 request," in by_env.stderr
     secret_file = tmp_path / "secret"
     secret_file.write_text(emulator.client_secret + "\n")
     by_file = runner.invoke(

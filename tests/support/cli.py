@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from reconciler.cli.main import main
 
 STATS_LINE = re.compile(
-    r"API: (?P<requests>\d+) requests, (?P<throttled>\d+) rate-limited \(429\), "
+    r"API: (?P<requests>\d+) requests?, (?P<throttled>\d+) rate-limited \(429\), "
     r"(?P<retries>\d+) retried, (?P<wait>[\d.]+)s waiting"
 )
 
