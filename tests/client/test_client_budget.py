@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
 
-from reconciler.backends.planview.budget import RateBudget, WindowEstimator
+from reconciler.backends.planview.budget import RateBudget, Ticket, WindowEstimator
+from reconciler.errors import TransportError
 
 
 class Clock:
@@ -139,3 +141,69 @@ def test_contradicting_refills_start_the_estimate_again() -> None:
         estimator.add(5.0 * k - 0.01, 5.0 * k + 0.01)
     estimator.add(16.0, 16.02)  # the window changed length
     assert estimator.period is None or estimator.period[0] <= 16.02 - 14.99
+
+
+def test_a_failed_budget_fails_every_waiting_and_later_caller_at_once() -> None:
+    budget = RateBudget(reserve=0, max_wait=5)
+    first = budget.acquire()  # nothing known yet: the next caller waits for its answer
+    outcome: list[BaseException | Ticket] = []
+
+    def second_worker() -> None:
+        try:
+            outcome.append(budget.acquire())
+        except TransportError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=second_worker, daemon=True)
+    worker.start()
+    reason = "GET /x: the API asked to wait 3600s (Retry-After), longer than 5s (--max-wait)."
+    budget.fail(reason)
+    budget.release(first, remaining=None, retry_after=3600)
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "a waiting worker sat out the Retry-After"
+    assert isinstance(outcome[0], TransportError) and str(outcome[0]) == reason
+    with pytest.raises(TransportError) as later:
+        budget.acquire()
+    assert str(later.value) == reason
+    assert budget.failure == reason
+
+
+def test_a_pause_longer_than_max_wait_fails_instead_of_blocking() -> None:
+    clock = Clock()
+    budget = RateBudget(reserve=0, max_wait=10, clock=clock)
+    budget.release(budget.acquire(), remaining=None, retry_after=60)
+    with pytest.raises(TransportError, match=r"Retry-After.*--max-wait"):
+        budget.acquire()
+    clock.now += 60  # even once the pause is over: the run has already failed
+    with pytest.raises(TransportError, match="--max-wait"):
+        budget.acquire()
+
+
+def test_a_learned_window_longer_than_max_wait_fails_instead_of_blocking() -> None:
+    """One worker spends a 1 s window down to the reserve again and again with
+    --max-wait 0.3: while it learns the window its probes back off no further than
+    max_wait, and once it knows the refill is further off it fails instead of waiting."""
+    clock = Clock()
+    server = FixedWindow(100, 1.0, phase=100.37)
+    budget = RateBudget(reserve=10, max_wait=0.3, clock=clock)
+    requests = 0
+    while requests < 5000:
+        delay = budget.delay(clock.now)
+        assert delay != math.inf
+        if delay > budget.max_wait:
+            break
+        clock.now += delay
+        ticket = budget.acquire()
+        allowed, remaining = server.take(clock.now + 0.001)
+        clock.now += 0.002
+        assert allowed, "the budget kept the reserve: the server never refused"
+        budget.release(ticket, remaining=remaining)
+        requests += 1
+    else:
+        pytest.fail("the budget never noticed that the refill was further off than max_wait")
+    assert requests > 200  # it did learn the window first: several refills were seen
+    with pytest.raises(TransportError, match=r"next refill is due in about .*--max-wait") as error:
+        budget.acquire()
+    with pytest.raises(TransportError) as later:
+        budget.acquire()
+    assert str(later.value) == str(error.value)

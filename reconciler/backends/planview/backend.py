@@ -148,7 +148,9 @@ class PlanviewBackend:
             backoff=backoff,
             answer_seconds=answer_limit_seconds(settings.timeout),
         )
-        self._budget = RateBudget(reserve=settings.rate_reserve, max_rps=settings.max_rps)
+        self._budget = RateBudget(
+            reserve=settings.rate_reserve, max_rps=settings.max_rps, max_wait=settings.max_wait
+        )
         self._http = Transport(
             self._client,
             self._auth,

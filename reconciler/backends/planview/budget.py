@@ -19,6 +19,11 @@ The limit is per customer and its window is not published, so the budget learns 
   refill has been seen there is no other way to find out when it comes).
 - A 429 pauses everyone for Retry-After (plus jitter, from the transport), after which
   one probe goes first.
+- No caller waits longer than `max_wait` in one go: a wait the budget knows would be
+  longer fails at once, and learning probes back off no further than `max_wait`. Once
+  a request has failed that way (here, or a 429 whose Retry-After is too long, which
+  the transport reports with `fail`), the run cannot proceed: every waiting and later
+  caller fails at once with that same error instead of sitting out the wait.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from reconciler.errors import TransportError
 
 log = logging.getLogger(__name__)
 
@@ -151,10 +158,12 @@ class RateBudget:
         *,
         reserve: int = 10,
         max_rps: float | None = None,
+        max_wait: float = INFINITY,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.reserve = max(0, reserve)
         self.max_rps = max_rps
+        self.max_wait = max_wait
         self._clock = clock
         self._cond = threading.Condition()
         self._windows = WindowEstimator()
@@ -176,19 +185,28 @@ class RateBudget:
         self._wait_from = 0.0
         self.wait_seconds = 0.0
         self.lowest_remaining: int | None = None
+        self._failure: str | None = None  # why the run cannot go on: every caller fails
 
     # ------------------------------------------------------------------ gate
 
     def acquire(self) -> Ticket:
-        """Block until a request may be sent; the caller must `release` the ticket."""
+        """Block until a request may be sent; the caller must `release` the ticket.
+        Raises `TransportError` when the wait would be longer than `max_wait`, or once
+        the budget has failed (`fail`)."""
         with self._cond:
             waiting = False
             try:
                 while True:
+                    if self._failure is not None:
+                        raise TransportError(self._failure)
                     now = self._clock()
                     delay = self.delay(now)
                     if delay <= 0:
                         break
+                    too_long = self._too_long(now, delay)
+                    if too_long is not None:
+                        self._fail(too_long)
+                        continue
                     if not waiting:
                         waiting = True
                         self._start_waiting(now)
@@ -221,6 +239,19 @@ class RateBudget:
             return INFINITY  # their answers may show a refill
         return max(0.0, self._probe_plan()[0] - now)
 
+    def fail(self, reason: str) -> None:
+        """Stop the run: every caller waiting in `acquire`, and every later one, raises
+        `TransportError(reason)` at once. For a wait longer than `max_wait` the caller
+        learned of (a 429's Retry-After); call it before releasing that request's
+        ticket, so that no waiter wakes to the long pause instead of the reason."""
+        with self._cond:
+            self._fail(reason)
+
+    @property
+    def failure(self) -> str | None:
+        """The reason the budget failed, if it did."""
+        return self._failure
+
     def release(
         self,
         ticket: Ticket,
@@ -247,6 +278,30 @@ class RateBudget:
             self._cond.notify_all()
 
     # ------------------------------------------------------------------ internals
+
+    def _fail(self, reason: str) -> None:
+        if self._failure is None:
+            self._failure = reason
+            log.debug("rate budget: failing every request: %s", reason)
+        self._cond.notify_all()
+
+    def _too_long(self, now: float, delay: float) -> str | None:
+        """Why a wait of `delay` seconds must not be sat out, or None if it may."""
+        if delay == INFINITY or delay <= self.max_wait:
+            return None  # INFINITY: an answer in flight ends it, within its own timeout
+        limit = f"longer than the {self.max_wait:g}s limit (--max-wait)"
+        if now < self._pause_until:
+            return (
+                f"the API asked to pause for {_seconds(delay)}s more (Retry-After of a 429), "
+                f"{limit}."
+            )
+        if self.max_rps and now < self._next_slot:
+            return None  # the spacing the user asked for with --max-rps
+        return (
+            f"rate limit: {self._known} points left (reserve {self.reserve}, kept for "
+            f"other integrations) and the next refill is due in about {_seconds(delay)}s, "
+            f"{limit}; run again after the refill, or lower --rate-reserve."
+        )
 
     def _is_blocked(self, now: float) -> bool:
         if self._known is None:
@@ -311,8 +366,9 @@ class RateBudget:
             # the refill did not come when the estimate said it must: it is wrong
             self._windows.reset()
             self._probe_step = FIRST_PROBE_STEP
-        self._probe_not_before = now + self._probe_step
-        self._probe_step *= 2
+        # while learning, a long window must not turn into a wait longer than max_wait
+        self._probe_not_before = now + min(self._probe_step, self.max_wait)
+        self._probe_step = min(self._probe_step * 2, self.max_wait)
 
     def _throttled(self, ticket: Ticket, now: float, retry_after: float) -> None:
         self._known, self._known_at = 0, now
@@ -341,7 +397,8 @@ class RateBudget:
             return self._forced_probe_at, False
         window = self._windows.next_refill(self._window_began)
         if window is None or self._windows.period is None:
-            return max(self._probe_not_before, self._known_at + self._probe_step), False
+            step = min(self._probe_step, self.max_wait)
+            return max(self._probe_not_before, self._known_at + step), False
         lo, hi = window
         lo = max(lo, self._old_window_sent)
         margin = 0.002 + 0.002 * self._windows.period[0]
@@ -364,3 +421,7 @@ class RateBudget:
         self._waiters -= 1
         if self._waiters == 0:
             self.wait_seconds += max(0.0, now - self._wait_from)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"

@@ -147,16 +147,22 @@ class Transport:
             if status == 429:
                 wait = parse_retry_after(response.headers.get("retry-after"))
                 wait = 1.0 if wait is None else wait  # unreadable: a polite second, then a probe
-                self._budget.release(ticket, remaining=None, retry_after=wait + throttle_jitter())
                 throttled += 1
                 with self._lock:
                     self._stats.throttled += 1
                 if wait > self._max_wait:
-                    raise TransportError(
+                    error = TransportError(
                         f"{endpoint}: the API asked to wait {wait:.0f}s before the next request "
-                        f"(Retry-After), longer than the {self._max_wait:.0f}s limit "
+                        f"(Retry-After), longer than the {self._max_wait:g}s limit "
                         "(--max-wait)."
                     )
+                    # before the release: the other workers must fail now, not sit out the pause
+                    self._budget.fail(str(error))
+                    self._budget.release(ticket, remaining=None, retry_after=wait)
+                    raise error
+                # the jitter never stretches a pause beyond --max-wait
+                pause = min(wait + throttle_jitter(), self._max_wait)
+                self._budget.release(ticket, remaining=None, retry_after=pause)
                 if throttled > self._max_throttled:
                     raise TransportError(
                         f"{endpoint}: still rate-limited (429) after {throttled} waits; "
