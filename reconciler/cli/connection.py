@@ -83,7 +83,8 @@ _OPTIONS = [
         default=300.0,
         show_default=True,
         metavar="SECONDS",
-        help="Longest single wait for the rate limit; a longer Retry-After is an error.",
+        help="Longest single wait for the rate limit: a longer Retry-After, or a refill "
+        "due later than this, ends the command with an error instead of a stall.",
     ),
     click.option(
         "--timeout",
