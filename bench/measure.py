@@ -8,6 +8,7 @@ leaves behind all count, exactly as they do in a CI job.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO, Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,33 +60,110 @@ def run_process(
     """Run `argv` to completion (or `timeout`), returning its wall time and peak RSS."""
     # Output goes to files, not pipes: a chatty child must never block on a full pipe
     # while we sit in wait4().
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            start_new_session=True,  # so a timeout can stop the whole process group
-        )
-        status, usage, timed_out = _wait_with_timeout(proc.pid, timeout)
-        wall = time.perf_counter() - started
-        # We reaped the child ourselves; tell Popen so it never waits on a stale pid.
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
+    with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
+        out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        request = {
+            "argv": list(argv),
+            "env": dict(env) if env is not None else dict(os.environ),
+            "cwd": str(cwd) if cwd is not None else None,
+            "timeout": timeout,
+            "stdout": str(out),
+            "stderr": str(err),
+        }
+        if _launcher is not None:
+            reply = _launcher.run(request)
+        else:
+            with out.open("wb") as out_file, err.open("wb") as err_file:
+                reply = spawn_and_wait(
+                    request["argv"], request["env"], request["cwd"], timeout, out_file, err_file
+                )
+        exit_code = os.waitstatus_to_exitcode(reply["status"])
         return ProcessRun(
             argv=tuple(argv),
-            exit_code=None if timed_out else proc.returncode,
-            wall_seconds=wall,
-            peak_rss_mb=usage.ru_maxrss / 1024,  # Linux reports kilobytes
-            cpu_seconds=usage.ru_utime + usage.ru_stime,
-            stdout=out.read().decode(errors="replace"),
-            stderr=err.read().decode(errors="replace"),
-            timed_out=timed_out,
+            exit_code=None if reply["timed_out"] else exit_code,
+            wall_seconds=reply["wall"],
+            peak_rss_mb=reply["maxrss_kb"] / 1024,  # Linux reports kilobytes
+            cpu_seconds=reply["cpu"],
+            stdout=out.read_bytes().decode(errors="replace"),
+            stderr=err.read_bytes().decode(errors="replace"),
+            timed_out=reply["timed_out"],
         )
+
+
+def spawn_and_wait(
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str | None,
+    timeout: float | None,
+    out: IO[bytes],
+    err: IO[bytes],
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=err,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,  # so a timeout can stop the whole process group
+    )
+    status, usage, timed_out = _wait_with_timeout(proc.pid, timeout)
+    wall = time.perf_counter() - started
+    # We reaped the child ourselves; tell Popen so it never waits on a stale pid.
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {
+        "status": status,
+        "maxrss_kb": usage.ru_maxrss,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "wall": wall,
+        "timed_out": timed_out,
+    }
+
+
+class Launcher:
+    """A small process that spawns the measured children (see bench/launcher.py)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.launcher"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+
+    def run(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the launcher process exited ({self.proc.wait()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+_launcher: Launcher | None = None
+
+
+def start_launcher() -> None:
+    """Spawn measured processes from a small helper from now on. Call it before the
+    harness grows: a child's peak RSS starts at its spawner's high-water mark."""
+    global _launcher
+    if _launcher is None:
+        _launcher = Launcher()
+
+
+def stop_launcher() -> None:
+    global _launcher
+    if _launcher is not None:
+        _launcher.close()
+        _launcher = None
 
 
 def _wait_with_timeout(pid: int, timeout: float | None) -> tuple[int, os.struct_rusage, bool]:

@@ -21,7 +21,13 @@ if __package__ in (None, ""):  # run as `python bench/run.py`
     sys.path.insert(0, str(REPO))
 
 from bench.emulator_client import EmulatorProcess  # noqa: E402
-from bench.measure import Machine, describe_machine, run_process  # noqa: E402
+from bench.measure import (  # noqa: E402
+    Machine,
+    describe_machine,
+    run_process,
+    start_launcher,
+    stop_launcher,
+)
 from bench.profile import Profile  # noqa: E402
 from bench.report import Companion, Results, problems, render, summary_lines  # noqa: E402
 from bench.scenarios import (  # noqa: E402
@@ -159,6 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         with args.render_from.open("rb") as handle:
             saved = pickle.load(handle)  # our own file, written by an earlier run
         return finish(args, **saved)
+    start_launcher()  # before any tenant is generated: see bench/launcher.py
+    try:
+        return measure_all(args, argv)
+    finally:
+        stop_launcher()
+
+
+def measure_all(args: argparse.Namespace, argv: list[str] | None) -> int:
     given = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python", "-m", "bench", *given])
     started = time.monotonic()
