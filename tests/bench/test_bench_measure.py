@@ -87,3 +87,18 @@ def test_scenarios_change_the_share_of_users_asked_for() -> None:
     apply = apply_scenario(tenant, 400, seed=4)
     assert sum(apply.expected.values()) == 400
     assert set(apply.expected) <= {"update", "grant", "create"}  # nothing taken away
+
+
+def test_a_child_does_not_inherit_the_harness_memory_peak() -> None:
+    """A child's ru_maxrss starts at its spawner's high-water mark; the harness holds
+    whole tenants in memory, so it spawns through a small launcher."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from bench import measure;"
+        "measure.start_launcher();"
+        "big = bytearray(200 * 1024 * 1024); big[::4096] = b'1' * len(big[::4096]);"
+        "run = measure.run_process([sys.executable, '-c', 'pass']);"
+        "measure.stop_launcher(); print(run.peak_rss_mb)"
+    )
+    done = run_process([sys.executable, "-c", code, str(REPO)])
+    assert done.exit_code == 0, done.stderr
+    assert float(done.stdout) < 100
