@@ -7,6 +7,7 @@ from typing import Any
 
 from reconciler.cli.output import style
 from reconciler.drift.report import FIELD_LABELS, Attribution, DriftedUser, DriftItem, DriftReport
+from reconciler.render.printable import printable
 
 # A workflow finds the issue it opened before by this line and updates it.
 MARKER = "<!-- planview-admin-reconciler:drift -->"
@@ -118,24 +119,26 @@ def render_text(report: DriftReport, *, colour: bool = False) -> str:
         lines += _next_steps()
     for email in report.protected_differences:
         lines.append(
-            f"Note: protected user {email} differs from the desired state (never changed)."
+            f"Note: protected user {printable(email)} differs from the desired state "
+            "(never changed)."
         )
     for warning in report.warnings:
-        lines.append(f"Warning: {warning}")
+        lines.append(f"Warning: {printable(warning)}")
     return "\n".join(lines) + "\n"
 
 
 def _text_user(user: DriftedUser, since: str, colour: bool) -> list[str]:
     sign = style(_SIGN[user.state], colour, fg=_SIGN_COLOUR[user.state], bold=True)
-    head = f"{sign} {style(user.email, colour, bold=True)}"
+    # Names, emails and actors come from the tenant: escaped like the plan's text.
+    head = f"{sign} {style(printable(user.email), colour, bold=True)}"
     if user.state != "changed":
         head += f": {_STATE_TEXT[user.state]}"
     if user.source:
-        head += f"  ({user.source})"
+        head += f"  ({printable(user.source)})"
     lines = [head]
     for item in user.items:
-        lines.append(f"    {describe_item(item)}")
-        why = describe_attribution(item, since)
+        lines.append(f"    {printable(describe_item(item))}")
+        why = printable(describe_attribution(item, since))
         lines.append(f"      {style(why, colour, dim=item.attribution is None)}")
     lines.append("")
     return lines

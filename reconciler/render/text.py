@@ -8,6 +8,7 @@ from typing import Any
 from reconciler.cli.output import style
 from reconciler.model import FIELD_LABELS, MANAGED_FIELDS
 from reconciler.plan.model import Change, ChangeKind, Plan
+from reconciler.render.printable import printable as _clean
 from reconciler.render.summary import by_user, safety_line, summary_line, user_action
 
 _SYMBOL = {
@@ -140,12 +141,6 @@ def _value(value: Any, *, bare: bool = False) -> str:
     if bare:
         return _clean(value)
     return '"' + _clean(value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
-
-
-def _clean(text: str) -> str:
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 def _email(email: str) -> str:

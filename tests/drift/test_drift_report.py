@@ -286,3 +286,15 @@ def test_markdown_has_marker_table_and_stays_under_limit() -> None:
     assert "| User | Difference | Who | When | Event |" in md
     assert len(md) <= 8000
     assert "more difference(s) left out" in md
+
+
+def test_text_report_escapes_control_characters_from_the_tenant() -> None:
+    # A name set in the web UI is printed by the nightly job into a CI log or a
+    # terminal: an escape sequence in it must show as text, never act.
+    hostile = "Ann\x1b[2J\x1b]0;pwned\x07"
+    desired, live = states([du("ann@example.com")], [lu("ann@example.com", first_name=hostile)])
+    report, _ = run(desired, live, [])
+    text = render_text(report)
+    assert report.has_drift
+    assert "\x1b" not in text and "\x07" not in text
+    assert "Ann\\u001b[2J" in text
