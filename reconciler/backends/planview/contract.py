@@ -2,7 +2,7 @@
 
 Paths, query parameters, page sizes and the mapping between Planview's JSON and the
 neutral shapes of `reconciler.model` live here and nowhere else, so that matching the
-real service (should it differ from `shared/api-contract.md`) is an edit of this file.
+real service (should it differ from `docs/api-contract.md`) is an edit of this file.
 Parsers are strict: a mistyped record raises `ContractViolation`, which the transport
 turns into a clear `TransportError` naming the endpoint.
 """
