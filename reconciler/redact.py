@@ -7,7 +7,9 @@ filter catches what a library (httpx, for one, logs request lines) might print.
 from __future__ import annotations
 
 import logging
+import re
 import threading
+from urllib.parse import unquote
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -28,6 +30,33 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+# "scheme://" (any scheme, even one the client refuses) or a bare "//"
+_AUTHORITY_START = re.compile(r"^\s*(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//")
+
+
+def safe_url(url: str) -> str:
+    """`url` as it may be shown: without a user name or password, however malformed.
+
+    Everything between the scheme and the last "@" is dropped. The last "@" of the
+    whole text counts, not the first one before a "/": a password typed with a raw
+    "/", "?" or "#" breaks URL syntax, and its tail must not survive as a "path". (A
+    base URL has no "@" in its path, so nothing a user needs to see is lost.)
+    Whatever is dropped is registered as a secret, so a copy of it that reaches
+    output some other way is masked as well.
+    """
+    start = _AUTHORITY_START.match(url)
+    head = url[: start.end()] if start else ""
+    rest = url[len(head) :]
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user, _, password = userinfo.partition(":")
+    for value in (userinfo, user, password):
+        register_secret(value)
+        register_secret(unquote(value))
+    return head + host
 
 
 class RedactingFilter(logging.Filter):

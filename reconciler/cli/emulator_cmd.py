@@ -13,6 +13,7 @@ import click
 
 from reconciler.cli.output import colour_enabled, style
 from reconciler.errors import ConfigError
+from reconciler.redact import safe_url
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h)?\s*$")
@@ -325,6 +326,12 @@ def emulator(
         raise click.UsageError("Give either --state or --users/--products/--seed, not both.")
     if ":" in client_id or not client_id:
         raise click.BadParameter("must be non-empty and contain no ':'", param_hint="--client-id")
+    if safe_url(host) != host:
+        # a host is never a URL with credentials; and they must not be echoed below
+        raise ConfigError(
+            f"--host {safe_url(host)!r} must be an address or host name to listen on, "
+            "without a user name or password before '@'."
+        )
     settings: dict[str, Any] = {
         "users": 100 if users is None else users,
         "products": 6 if products is None else products,

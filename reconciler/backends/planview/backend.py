@@ -25,7 +25,7 @@ from reconciler.backends.planview.retry import Backoff
 from reconciler.backends.planview.wire import answer_limit_seconds
 from reconciler.errors import ApiError, ConfigError, TransportError, WriteOutcomeUnknown
 from reconciler.model import AuditEvent, LiveProduct, LiveState, LiveUser, email_key
-from reconciler.redact import register_secret
+from reconciler.redact import register_secret, safe_url
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,7 +64,7 @@ class ClientSettings:
     max_pages: int = DEFAULT_MAX_PAGES
 
     def __repr__(self) -> str:  # the secret must not show up in a traceback or log
-        return f"ClientSettings(url={self.url!r}, client_id={self.client_id!r}, ...)"
+        return f"ClientSettings(url={safe_url(self.url)!r}, client_id={self.client_id!r}, ...)"
 
     def validate(self) -> httpx.URL:
         """Raise `ConfigError` for unusable settings; return the parsed base URL."""
@@ -80,18 +80,27 @@ class ClientSettings:
             )
         if problems:
             raise ConfigError("Cannot connect: " + "; ".join(problems) + ".")
+        shown = safe_url(self.url)
+        # Checked first, on the raw text: whatever else is wrong with the URL, the
+        # credentials are what the user must remove (and perhaps rotate).
+        if shown != self.url:
+            raise ConfigError(
+                f"--url must not contain credentials (a user name or password before '@'): "
+                f"use --client-id and the client secret instead. The URL without them: "
+                f"{shown!r}."
+            )
         try:
             url = httpx.URL(self.url)
         except (httpx.InvalidURL, TypeError, ValueError):
-            raise ConfigError(f"--url {self.url!r} is not a valid URL.") from None
+            raise ConfigError(f"--url {shown!r} is not a valid URL.") from None
         if url.scheme not in ("https", "http") or not url.host:
-            raise ConfigError(f"--url {self.url!r} must be an https:// URL with a host name.")
+            raise ConfigError(f"--url {shown!r} must be an https:// URL with a host name.")
         if url.scheme == "http" and not is_loopback(url.host):
             raise ConfigError(
-                f"--url {self.url!r} uses plain http; only https is allowed (http is accepted "
+                f"--url {shown!r} uses plain http; only https is allowed (http is accepted "
                 "for loopback addresses only, e.g. a local emulator)."
             )
-        if url.userinfo:
+        if url.userinfo:  # only if httpx finds credentials where safe_url did not
             raise ConfigError("--url must not contain credentials; use the client id and secret.")
         if self.rate_reserve < 0:
             raise ConfigError("--rate-reserve must be 0 or more.")
@@ -125,7 +134,7 @@ class PlanviewBackend:
         register_secret(settings.client_secret)
         self.settings = settings
         # Where the backend points: scheme, host and path only, never credentials.
-        self.target = str(base.copy_with(query=None, fragment=None)).rstrip("/")
+        self.target = safe_url(str(base.copy_with(query=None, fragment=None)).rstrip("/"))
         self._client = httpx.Client(
             base_url=self.target,
             verify=_tls_context(settings.ca_bundle),
