@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import pstats
 import sys
+import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "reconciler"
+STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +62,17 @@ def _where(func: tuple[str, int, str]) -> str:
     if filename == "~":  # a builtin: cProfile names it "<method 'x' of 'y' objects>"
         return name
     path = Path(filename)
+    parts = path.parts
+    # Before the repository: a virtualenv may live inside it (.venv/).
+    if "site-packages" in parts:
+        return "/".join(parts[parts.index("site-packages") + 1 :]) + f":{name}"
     try:
         return f"{path.resolve().relative_to(REPO)}:{name}"
     except ValueError:
         pass
-    parts = path.parts
-    if "site-packages" in parts:
-        return "/".join(parts[parts.index("site-packages") + 1 :]) + f":{name}"
-    return f"{path.name}:{name}"
+    # The standard library by its package path (`json/encoder.py`), so a reader (and the
+    # docs' symbol check) can tell it from a file of this repository.
+    try:
+        return f"{path.resolve().relative_to(STDLIB).as_posix()}:{name}"
+    except ValueError:
+        return f"{path.name}:{name}"

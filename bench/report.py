@@ -204,11 +204,16 @@ def render(
     lines = [
         "# Benchmarks",
         "",
-        "Written by the benchmark harness (`bench/`); do not edit by hand. Reproduce with:",
+        "Written by the benchmark harness (`bench/`); do not edit by hand. The figures "
+        "below come from:",
         "",
         "```",
         command,
         "```",
+        "",
+        "Run like that, the harness writes its report to `bench/out/benchmarks.md` "
+        "(`bench/out/benchmarks-quick.md` with `--quick`) and leaves this file alone; only "
+        "a full run given `--publish` rewrites it.",
         "",
         "## Machine",
         "",

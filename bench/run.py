@@ -1,9 +1,11 @@
-"""The benchmark harness: `python -m bench [--quick]`.
+"""The benchmark harness: `python -m bench [--quick] [--publish]`.
 
 Starts the emulator in its own process, generates tenants and desired states from
 a seed, runs `reconciler validate|plan|apply` and the naive baseline side by side as
-whole processes, prints the figures and the targets met or missed, and writes
-`docs/benchmarks.md`.
+whole processes, prints the figures and the targets met or missed, and writes a
+report: `bench/out/benchmarks.md` (`benchmarks-quick.md` for --quick), or the
+committed `docs/benchmarks.md` only for a full run given `--publish` (or that path
+as `--out`), so a quick look never replaces the published figures.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+PUBLISHED = REPO / "docs" / "benchmarks.md"  # committed; rewritten by --publish only
+OUT_DIR = REPO / "bench" / "out"  # git-ignored: every other run's report
 if __package__ in (None, ""):  # run as `python bench/run.py`
     sys.path.insert(0, str(REPO))
 
@@ -71,8 +75,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description=(
             "Benchmark reconciler validate/plan/apply against the bundled emulator, side "
-            "by side with a naive script, and write docs/benchmarks.md. The full run "
-            "takes about 10-15 minutes on 2 cores; --quick under a minute."
+            "by side with a naive script, and write a report to bench/out/ (docs/benchmarks.md "
+            "only with --publish). The full run takes about 10-15 minutes on 2 cores; --quick "
+            "under a minute."
         ),
     )
     parser.add_argument(
@@ -125,8 +130,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--out",
         type=Path,
-        default=REPO / "docs" / "benchmarks.md",
-        help="report to write (default docs/benchmarks.md); '-' for none",
+        help="report to write; '-' for none (default bench/out/benchmarks.md, or "
+        "bench/out/benchmarks-quick.md with --quick)",
+    )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="write the committed docs/benchmarks.md (full runs only)",
     )
     parser.add_argument(
         "--workdir",
@@ -156,7 +166,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.stage_list) - set(STAGES)
     if unknown:
         parser.error(f"unknown stage(s): {', '.join(sorted(unknown))}")
+    try:
+        args.report = report_path(args.out, publish=args.publish, quick=args.quick)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
+
+
+def report_path(out: Path | None, *, publish: bool, quick: bool) -> Path | None:
+    """Where the report goes (None: nowhere). Only a full run may replace PUBLISHED."""
+    if out is not None and str(out) == "-":
+        if publish:
+            raise ValueError("--publish writes docs/benchmarks.md; it cannot go with --out -")
+        return None
+    chosen = out
+    if publish:
+        if out is not None and out.resolve() != PUBLISHED:
+            raise ValueError("--publish writes docs/benchmarks.md; give --publish or --out")
+        chosen = PUBLISHED
+    if chosen is None:
+        return OUT_DIR / ("benchmarks-quick.md" if quick else "benchmarks.md")
+    if quick and chosen.resolve() == PUBLISHED:
+        raise ValueError(
+            "a --quick run cannot write docs/benchmarks.md: the committed report holds the "
+            "full run's figures (run without --quick, with --publish)"
+        )
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,7 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_from is not None:
         with args.render_from.open("rb") as handle:
             saved = pickle.load(handle)  # our own file, written by an earlier run
+        # The saved run decides whether it was quick, not the flags given now.
+        args.quick = args.quick or "--quick" in shlex.split(saved["command"])
+        try:
+            args.report = report_path(args.out, publish=args.publish, quick=args.quick)
+        except ValueError as exc:
+            print(f"python -m bench: error: {exc}", file=sys.stderr)
+            return 2
         return finish(args, **saved)
+    if args.report is not None:
+        print(f"the report will be written to {_shown(args.report)}", flush=True)
     start_launcher()  # before any tenant is generated: see bench/launcher.py
     try:
         return measure_all(args, argv)
@@ -278,11 +322,11 @@ def finish(
     print()
     for line in summary_lines(results):
         print(line)
-    if str(args.out) != "-":
-        args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
         text = render(results, machine, command, settings, companions, profile)
-        args.out.write_text(text, encoding="utf-8")
-        print(f"\nwrote {args.out}")
+        args.report.write_text(text, encoding="utf-8")
+        print(f"\nwrote {_shown(args.report)}")
     failed = problems(results)
     if failed:
         print(f"\n{len(failed)} run(s) failed; their figures are not comparable:", file=sys.stderr)
@@ -290,6 +334,13 @@ def finish(
             print(f"  {line}", file=sys.stderr)
         return 1
     return 0
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
 
 
 def run_companion(script: str, extra: tuple[str, ...]) -> Companion:

@@ -102,3 +102,19 @@ def test_a_child_does_not_inherit_the_harness_memory_peak() -> None:
     done = run_process([sys.executable, "-c", code, str(REPO)])
     assert done.exit_code == 0, done.stderr
     assert float(done.stdout) < 100
+
+
+def test_the_profile_names_library_code_by_its_package_path() -> None:
+    # A bare `encoder.py` could be mistaken for (and checked as) a file of this repository.
+    import json.encoder
+
+    import yaml.events
+
+    from bench.profile import _where
+
+    assert _where((json.encoder.__file__, 1, "iterencode")) == "json/encoder.py:iterencode"
+    assert _where((yaml.events.__file__, 1, "__init__")) == "yaml/events.py:__init__"
+    assert _where((str(REPO / "reconciler" / "model.py"), 1, "email_key")) == (
+        "reconciler/model.py:email_key"
+    )
+    assert _where(("~", 0, "<built-in method builtins.len>")) == "<built-in method builtins.len>"
