@@ -313,8 +313,12 @@ def test_examples_are_all_accounted_for() -> None:
     files = [f for f in files if "__pycache__" not in f]
     assert files == [
         "README.md",
+        "github/action/apply.yml",
+        "github/action/drift.yml",
+        "github/action/plan.yml",
         "github/apply.yml",
         "github/drift.yml",
+        "github/multi-tenant.yml",
         "github/plan.yml",
         "gitlab/.gitlab-ci.yml",
         "gitlab/gitlab_report.py",
