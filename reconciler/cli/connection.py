@@ -50,8 +50,9 @@ _OPTIONS = [
         type=click.Path(exists=True, dir_okay=False),
         envvar="PLANVIEW_ADMIN_CA_BUNDLE",
         metavar="PATH",
-        help="Extra trusted CA certificates (PEM), e.g. for a TLS-inspecting proxy. "
-        "Certificates are always verified [env: PLANVIEW_ADMIN_CA_BUNDLE].",
+        help="Extra trusted CA certificates (PEM), e.g. for a TLS-inspecting proxy, added to "
+        "the default trust store (never replacing it). Certificates are always verified "
+        "[env: PLANVIEW_ADMIN_CA_BUNDLE].",
     ),
     click.option(
         "--rate-reserve",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import ssl
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -22,6 +21,7 @@ from reconciler.backends.planview.budget import RateBudget
 from reconciler.backends.planview.http import Transport
 from reconciler.backends.planview.paging import DEFAULT_MAX_PAGES, iter_records, read_all
 from reconciler.backends.planview.retry import Backoff
+from reconciler.backends.planview.tls import trust_context
 from reconciler.backends.planview.wire import answer_limit_seconds
 from reconciler.errors import ApiError, ConfigError, TransportError, WriteOutcomeUnknown
 from reconciler.model import AuditEvent, LiveProduct, LiveState, LiveUser, email_key
@@ -137,7 +137,7 @@ class PlanviewBackend:
         self.target = safe_url(str(base.copy_with(query=None, fragment=None)).rstrip("/"))
         self._client = httpx.Client(
             base_url=self.target,
-            verify=_tls_context(settings.ca_bundle),
+            verify=trust_context(settings.ca_bundle),
             follow_redirects=False,
             timeout=settings.timeout,
             limits=httpx.Limits(
@@ -445,15 +445,6 @@ class PlanviewBackend:
             method="POST",
             path=contract.USERS,
         )
-
-
-def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """Verification is always on; a CA bundle adds trust, it never turns checks off."""
-    try:
-        context = ssl.create_default_context(cafile=ca_bundle)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"--ca-bundle {ca_bundle!r} cannot be used: {exc}.") from None
-    return context
 
 
 def _by_email(users: Iterable[LiveUser]) -> dict[str, LiveUser]:
