@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import sys
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +32,10 @@ COMMANDS: dict[str, str] = {
     "emulator": "reconciler.cli.emulator_cmd:emulator",
     "demo": "reconciler.cli.demo_cmd:demo",
 }
+
+# How many -v the command line gave, as click counted them (so -vv, -v -v, -vvv and
+# --verbose --verbose agree); main() needs it after the command's context is gone.
+_verbosity = 0
 
 
 class LazyGroup(click.Group):
@@ -66,7 +71,12 @@ def _usage_errors_exit_1() -> Iterator[None]:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
-@click.option("-v", "--verbose", count=True, help="More detail on stderr: -v info, -vv debug.")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More detail on stderr: -v info, -vv debug and the traceback of an internal error.",
+)
 @click.pass_context
 def cli(ctx: click.Context, verbose: int) -> None:
     """Keep Planview Admin users and product access in step with YAML files in git.
@@ -81,6 +91,8 @@ def cli(ctx: click.Context, verbose: int) -> None:
     Exit codes: 0 success, 1 error, 2 changes or drift found (when asked for),
     3 plan blocked by a safety limit.
     """
+    global _verbosity
+    _verbosity = verbose
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
     configure_logging(verbose)
@@ -88,6 +100,8 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: expected errors become one clear message and exit 1, never a traceback."""
+    global _verbosity
+    _verbosity = 0  # an earlier in-process run's -vv must not carry over
     try:
         # Without standalone mode click returns the code a command passed to ctx.exit().
         result = cli.main(args=argv, prog_name="reconciler", standalone_mode=False)
@@ -106,9 +120,12 @@ def main(argv: list[str] | None = None) -> None:
         error("interrupted.")
         sys.exit(130)
     except Exception as exc:  # a bug: say so plainly, keep the traceback for -vv
-        if "-vv" in (argv or sys.argv):
-            raise
-        message = f"internal error: {type(exc).__name__}: {exc}. Run again with -vv for details."
-        error(redact(message))
+        message = f"internal error: {type(exc).__name__}: {exc}."
+        if _verbosity >= 2:
+            # Redacted like every other line: a secret may sit in a frame's message.
+            click.echo(redact(traceback.format_exc()).rstrip(), err=True)
+            error(redact(message))
+        else:
+            error(redact(f"{message} Run again with -vv for details."))
         sys.exit(EXIT_ERROR)
     sys.exit(result if isinstance(result, int) else 0)

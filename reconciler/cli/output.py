@@ -27,7 +27,7 @@ def style(text: str, colour: bool, **styles: object) -> str:
 
 
 def configure_logging(verbosity: int) -> None:
-    """-v: info, -vv: debug (including the HTTP client's request lines)."""
+    """-v: info, -vv or more: debug (including the HTTP client's request lines)."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

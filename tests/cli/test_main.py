@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import types
 
+import click
 import pytest
 
-from reconciler.cli.main import COMMANDS
+from reconciler.cli.main import COMMANDS, main
+from reconciler.redact import register_secret
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -45,3 +48,60 @@ def test_every_command_in_the_table_loads_and_has_help() -> None:
         sub = run(name, "--help")
         assert sub.returncode == 0, sub.stderr
         assert "Usage: reconciler " + name in sub.stdout
+
+
+# --------------------------------------------------------------------------- internal errors
+
+BUG_MODULE = "reconciler_test_internal_error"
+LEAKY_SECRET = "s3cret-that-a-bug-put-in-an-exception"
+
+
+@click.command()
+def explode() -> None:
+    """A command with a bug, to reach main()'s internal-error path."""
+    raise RuntimeError(f"a bug while holding {LEAKY_SECRET}")
+
+
+@pytest.fixture
+def buggy_command(monkeypatch: pytest.MonkeyPatch) -> str:
+    module = types.ModuleType(BUG_MODULE)
+    module.explode = explode  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, BUG_MODULE, module)
+    monkeypatch.setitem(COMMANDS, "explode", f"{BUG_MODULE}:explode")
+    register_secret(LEAKY_SECRET)
+    return "explode"
+
+
+def run_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    code = exited.value.code
+    return (code if isinstance(code, int) else 1), capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["-vv"], ["-v", "-v"], ["-vvv"], ["--verbose", "--verbose"], ["-v", "-vv"]],
+    ids=" ".join,
+)
+def test_two_or_more_v_show_the_traceback_of_an_internal_error(
+    buggy_command: str, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    code, err = run_in_process(capsys, *flags, buggy_command)
+    assert code == 1
+    assert "Traceback (most recent call last)" in err
+    assert "RuntimeError: a bug while holding" in err
+    assert "internal error: RuntimeError" in err
+    assert LEAKY_SECRET not in err  # the traceback is masked like every other line
+
+
+@pytest.mark.parametrize("flags", [[], ["-v"]], ids=lambda f: " ".join(f) or "none")
+def test_without_vv_an_internal_error_is_one_line_that_points_to_vv(
+    buggy_command: str, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    code, err = run_in_process(capsys, *flags, buggy_command)
+    assert code == 1
+    assert "Traceback" not in err
+    assert "internal error: RuntimeError: a bug while holding" in err
+    assert "Run again with -vv for details." in err
+    assert LEAKY_SECRET not in err
