@@ -87,21 +87,3 @@ def plan_against(
     )
     return live, plan
 
-
-def make_plan(
-    paths: Sequence[str],
-    backend: Backend,
-    *,
-    allow_delete: bool = False,
-    allow_removals: int | None = None,
-) -> tuple[DesiredState, LiveState, Plan]:
-    """The whole sequence for callers that already hold a backend.
-
-    Commands should prefer `load()` before opening the backend and `plan_against()`
-    after, so that invalid files fail without needing credentials or the network.
-    """
-    desired = load(paths)
-    live, plan = plan_against(
-        desired, backend, allow_delete=allow_delete, allow_removals=allow_removals
-    )
-    return desired, live, plan

@@ -41,9 +41,9 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was installed
 _YAML = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (_YAML + t for t in ("str", "int", "float", "bool", "null"))
 _MAP, _SEQ, _MERGE, _TIMESTAMP = (_YAML + t for t in ("map", "seq", "merge", "timestamp"))
-# The tags a JSON-shaped document needs. Everything else (!!python/..., !!binary,
-# !!set, custom tags) is refused rather than guessed at.
-_SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL}
+# A scalar may carry only the tags a JSON-shaped document needs (the five above);
+# `scalar()` refuses everything else (!!python/..., !!binary, !!set, custom tags)
+# rather than guess at it.
 _IMPLICIT = Resolver.yaml_implicit_resolvers
 # For each first character with which a plain scalar may be something other than a
 # string, the longest such scalar. After a letter only booleans and null are possible
