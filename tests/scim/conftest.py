@@ -29,7 +29,6 @@ TOKEN = "scim-test-token-0123456789abcdef"
 START_SECONDS = 60.0
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def _executable() -> str:
@@ -163,9 +162,13 @@ class ScimServer:
         )
         return list(listing.json().get("Resources", []))
 
-    def patch_user(self, user_id: str, path: str, value: Any) -> None:
-        ops = [{"op": "replace", "path": path, "value": value}]
-        self.call("PATCH", f"/Users/{user_id}", {"schemas": [PATCH_SCHEMA], "Operations": ops})
+    def rename_user(self, user_id: str, family_name: str) -> None:
+        """An out-of-band change: read the user and PUT it back with another family
+        name (PUT works whether or not the server announces PATCH)."""
+        resource = self.user(user_id)
+        resource.pop("meta")
+        resource["name"]["familyName"] = family_name
+        self.call("PUT", f"/Users/{user_id}", resource)
 
 
 def _tenants(process: ScimProcess) -> Callable[[], ScimServer]:
