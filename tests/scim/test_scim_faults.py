@@ -256,3 +256,60 @@ def test_a_server_that_cannot_be_reached_is_a_transport_error() -> None:
         url = f"http://127.0.0.1:{probe.getsockname()[1]}"  # nothing listens there
     with pytest.raises(TransportError, match="could not reach the server"):
         open_scim_backend(ScimSettings(url=url, token=TOKEN, retries=1, backoff_base=0.01))
+
+
+def test_a_retry_after_longer_than_max_wait_fails_at_once(hostile: HostileServer) -> None:
+    hostile.routes[("GET", "/Users")] = _scripted(
+        {"status": "429"}, status=429, **{"Retry-After": "3600"}
+    )
+    settings = _settings(hostile, max_wait=5.0)
+    with open_scim_backend(settings) as backend, pytest.raises(TransportError) as caught:
+        backend.read_live()
+    assert "asked to wait 3600s" in str(caught.value) and "--max-wait" in str(caught.value)
+    assert hostile.count("GET", "/Users") == 1
+
+
+def test_without_filtering_a_user_is_found_in_the_whole_listing(hostile: HostileServer) -> None:
+    hostile.routes[("GET", "/ServiceProviderConfig")] = _scripted(
+        {**CONFIG, "filter": {"supported": False}}
+    )
+    everyone = [_user(1), {**_user(2), "userName": "Wanted@Example.com"}]
+    hostile.routes[("GET", "/Users")] = _scripted({"totalResults": 2, "Resources": everyone})
+    with open_scim_backend(_settings(hostile)) as backend:
+        assert backend.capabilities.max_page_size == 100  # nothing announced: the default
+        found = backend.find_user_by_email("wanted@example.com")
+    assert found is not None and found.id == "u2"
+    assert all("filter" not in r.query for r in hostile.requests)
+
+
+class ChangeBeforeFirstPut(httpx.BaseTransport):
+    """Adds another member to the group behind the backend's back, between its read of
+    the group and its first PUT, as another administrator might."""
+
+    def __init__(self, server: ScimServer, group: str, intruder: str) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._server, self._group, self._intruder = server, group, intruder
+        self.changed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT" and "/Groups/" in request.url.path and not self.changed:
+            self.changed = True
+            resource = self._server.call("GET", f"/Groups/{self._group}").json()
+            resource.pop("meta")
+            resource["members"] = [*resource.get("members", []), {"value": self._intruder}]
+            self._server.call("PUT", f"/Groups/{self._group}", resource)
+        return self._inner.handle_request(request)
+
+
+def test_a_group_put_that_meets_a_concurrent_change_is_redone_on_the_new_version(
+    scim_no_patch: ScimServer,
+) -> None:
+    server = scim_no_patch
+    mine, intruder = server.add_user("mine@example.com"), server.add_user("other@example.com")
+    group = server.add_group("Projects")
+    change = ChangeBeforeFirstPut(server, group, intruder)
+    with server.backend(transport=change) as backend:
+        backend.grant(group, mine)
+        assert change.changed
+        assert backend.stats().by_endpoint["PUT /Groups/{id}"] == 2  # 412, then again
+    assert server.group_members(group) == {mine, intruder}

@@ -9,6 +9,7 @@ from conftest import TOKEN, ScimServer
 from support.hostile import Request, Response, hostile_server
 
 from reconciler.backends.scim import ScimSettings, open_scim_backend
+from reconciler.backends.scim.mapping import provider_config
 from reconciler.errors import ConfigError
 from reconciler.redact import redact
 
@@ -129,3 +130,29 @@ def test_refused_client_credentials_are_a_config_error(scim: ScimServer) -> None
         with pytest.raises(ConfigError, match=r"refused the client credentials \(HTTP 401"):
             open_scim_backend(settings)
         assert issuer.count("POST", "/token") == 1  # refused credentials are not retried
+
+
+def test_an_oauth2_token_refused_by_the_api_is_fetched_again_once(scim: ScimServer) -> None:
+    tokens = iter(["revoked-token-0123456789", TOKEN])
+
+    def token_endpoint(request: Request) -> Response:
+        return Response(200, {"access_token": next(tokens), "expires_in": 3600})
+
+    with hostile_server() as issuer:
+        issuer.routes = {("POST", "/token"): token_endpoint}
+        settings = ScimSettings(
+            url=scim.url,
+            token_url=f"{issuer.url}/token",
+            client_id="reconciler",
+            client_secret="client-secret-0123456789",
+        )
+        with open_scim_backend(settings) as backend:
+            assert backend.find_user_by_email("nobody@example.com") is None
+        assert issuer.count("POST", "/token") == 2
+
+
+def test_page_size_is_the_smallest_announced_and_at_most_1000() -> None:
+    assert provider_config({"filter": {"maxResults": 50000}}).page_size == 1000
+    both = {"filter": {"maxResults": 200}, "pagination": {"maxPageSize": 75}}
+    assert provider_config(both).page_size == 75
+    assert provider_config({"patch": {"supported": "yes"}}).patch is False
