@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ScimServer
+from scim_server import ScimServer
 from support.hostile import HostileServer, Request, Response, hostile_server
 
 from reconciler.backends.base import NewUser

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ScimServer
+from scim_server import ScimServer
 
 from reconciler.backends.base import NewUser
 from reconciler.errors import ApiError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import TOKEN, ScimServer
+from scim_server import TOKEN, ScimServer
 from support.hostile import Request, Response, hostile_server
 
 from reconciler.backends.scim import ScimSettings, open_scim_backend

@@ -6,7 +6,7 @@ import inspect
 from datetime import datetime, timezone
 
 import pytest
-from conftest import ScimServer
+from scim_server import ScimServer
 
 from reconciler.backends.base import Backend, NewUser
 from reconciler.errors import ApiError, PlanError
