@@ -1,18 +1,47 @@
-"""Whether a plan may be applied at all: the safety verdict, re-checked at apply time."""
+"""Whether a plan may be applied at all: the safety verdict, re-checked at apply time.
+
+A plan made in this run carries a verdict this run worked out, and is judged by it. A
+saved plan is a file: anything in it, its verdict and its limit included, may have
+been edited, and a digest stored beside the content is rewritten as easily. So for a
+saved plan the removals are counted again from what its changes do, and the limit is
+taken only from somewhere the file cannot change (`SavedPlanLimit`):
+
+- the plan's own limit when its digest was pinned from outside (`--expect-digest`):
+  the reviewer saw exactly that file;
+- otherwise the desired-state files given to apply (checked against the plan's
+  `desired_digest`), their `settings.safety` worked out again, counting the managed
+  users in the tenant when the limit is a percentage;
+- otherwise none: no removal is allowed without `--allow-removals N`.
+
+An override given to `plan` never carries over: past the limit, apply needs its own
+`--allow-removals N`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
+from reconciler.backends.base import Backend
+from reconciler.diff.scope import Scope
 from reconciler.errors import SafetyBlocked
-from reconciler.model import SafetySettings
+from reconciler.model import DesiredState, SafetySettings
 from reconciler.plan.model import Change, ChangeKind, Plan
-from reconciler.plan.safety import verdict
+from reconciler.plan.safety import is_percentage, judge, removal_limit
 
 _TAKES_ACCESS = frozenset({ChangeKind.DEACTIVATE, ChangeKind.DELETE, ChangeKind.REVOKE})
 
 
-def _is_removal(change: Change) -> bool:
+@dataclass(frozen=True, slots=True)
+class SavedPlanLimit:
+    """A removal limit for a saved plan, from a source the file cannot change."""
+
+    limit: int
+    basis: str  # how it was worked out, in words for the verdict
+    managed_users: int = 0
+
+
+def is_removal(change: Change) -> bool:
     """From what the change does, not only from its flag: in a saved file the flags are
     as easy to edit as the verdict."""
     if change.removal or change.kind in _TAKES_ACCESS:
@@ -25,26 +54,84 @@ def _is_removal(change: Change) -> bool:
     )
 
 
-def check_safety(plan: Plan, *, allow_removals: int | None = None) -> None:
-    """Raise `SafetyBlocked` unless the plan's removals are within its limit or allowed.
+def count_removals(changes: Iterable[Change]) -> int:
+    return sum(1 for change in changes if is_removal(change))
 
-    For a saved plan the removals are counted again from its changes (from what they
-    do, not only from their removal flags) rather than taken from its verdict, so
-    editing the file does not lift the limit; an override given at plan time stands
-    only for as many removals as it allowed.
+
+def pinned_limit(plan: Plan) -> SavedPlanLimit:
+    """The limit of a saved plan whose digest was pinned: what the reviewer saw."""
+    return SavedPlanLimit(
+        plan.safety.limit,
+        "the limit of the reviewed plan, pinned by --expect-digest",
+        plan.safety.managed_users,
+    )
+
+
+def limit_from_files(
+    desired: DesiredState, removals: int, count_managed: Callable[[], int]
+) -> SavedPlanLimit:
+    """The limit the desired state's `settings.safety` sets, worked out again.
+
+    `count_managed` reads the tenant; it is called only when a percentage limit could
+    matter (more removals than the smallest limit a percentage ever gives), so the usual
+    small plan costs no read.
     """
-    saved = plan.safety
-    changes = [replace(c, removal=True) if _is_removal(c) else c for c in plan.changes]
-    removals = sum(1 for change in changes if change.removal)
-    if saved.allowed_by_override and removals <= saved.removals:
+    settings: SafetySettings = desired.settings.safety
+    floor, basis = removal_limit(settings, 0)
+    if not is_percentage(settings) or removals <= floor:
+        return SavedPlanLimit(floor, basis)
+    managed = count_managed()
+    limit, basis = removal_limit(settings, managed)
+    return SavedPlanLimit(limit, basis, managed)
+
+
+def count_managed_users(backend: Backend, desired: DesiredState) -> int:
+    """Live users in scope and not protected, as `plan` counts them."""
+    scope = Scope(desired.settings)
+    return sum(1 for user in backend.read_live([]).users.values() if scope.manages(user.email))
+
+
+UNVERIFIED = SavedPlanLimit(
+    0,
+    "no limit can be verified: give apply the desired-state files the plan was made "
+    "from, or pin its digest with --expect-digest",
+)
+
+
+def check_safety(
+    plan: Plan,
+    *,
+    allow_removals: int | None = None,
+    saved_limit: SavedPlanLimit | None = None,
+) -> None:
+    """Raise `SafetyBlocked` unless the plan's removals are within the limit or allowed.
+
+    Without `saved_limit` the plan was made in this run and its own verdict stands. With
+    it, the plan was read from a file: its removals are counted again and judged against
+    `saved_limit` and this run's `allow_removals` only.
+    """
+    if saved_limit is None:
+        if plan.safety.blocked:
+            raise SafetyBlocked(
+                f"the plan is blocked by the safety limit: {plan.safety.reason} "
+                "Nothing was changed."
+            )
         return
-    current = verdict(
-        changes,
-        SafetySettings(max_removals=saved.limit),
-        saved.managed_users,
+    removals = count_removals(plan.changes)
+    current = judge(
+        removals,
+        saved_limit.limit,
+        saved_limit.basis,
+        saved_limit.managed_users,
         allow_removals,
     )
     if current.blocked:
+        carried = (
+            " An --allow-removals given to plan does not carry over to apply."
+            if plan.safety.allowed_by_override
+            else ""
+        )
         raise SafetyBlocked(
-            f"the plan is blocked by the safety limit: {current.reason} Nothing was changed."
+            f"the saved plan is blocked by the safety limit: {current.reason}{carried} "
+            "Nothing was changed."
         )

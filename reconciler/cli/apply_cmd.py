@@ -20,12 +20,22 @@ from reconciler.apply import (
     execute,
     load_plan,
 )
+from reconciler.apply.freshness import check_target
+from reconciler.apply.gate import (
+    UNVERIFIED,
+    SavedPlanLimit,
+    count_managed_users,
+    count_removals,
+    limit_from_files,
+    pinned_limit,
+)
 from reconciler.apply.progress import progress_bar
 from reconciler.backends.base import Backend
 from reconciler.cli.connection import connection_options, open_backend, print_stats
 from reconciler.cli.pipeline import load, plan_against, safety_options
 from reconciler.cli.plan_cmd import render
 from reconciler.errors import EXIT_ERROR, EXIT_OK, ConfigError, StalePlanError
+from reconciler.model import DesiredState
 from reconciler.plan.model import ChangeKind, Plan
 
 
@@ -45,7 +55,19 @@ def stdin_is_tty() -> bool:
         "Apply a plan saved by `reconciler plan --out FILE` instead of planning again. "
         "The live records it depends on are read first; if any changed since it was "
         "made, nothing is applied. A saved plan was reviewed already, so it is applied "
-        "without asking. If PATH is also given, the files must be the ones it was made from."
+        "without asking. Give the PATH it was made from too, so that the safety limit is "
+        "taken from the files, not from the plan file."
+    ),
+)
+@click.option(
+    "--expect-digest",
+    "expect_digest",
+    default=None,
+    metavar="SHA256",
+    help=(
+        "With --plan: apply the saved plan only if its digest is this one (as `plan` "
+        "prints it and the pull-request comment shows it), so that exactly the plan a "
+        "reviewer saw is applied."
     ),
 )
 @click.option(
@@ -71,6 +93,7 @@ def apply(
     ctx: click.Context,
     paths: tuple[str, ...],
     plan_file: str | None,
+    expect_digest: str | None,
     auto_approve: bool,
     allow_delete: bool,
     allow_removals: int | None,
@@ -93,8 +116,12 @@ def apply(
       3  the plan removes more access than the safety limit allows; nothing is
          applied unless --allow-removals N is given
     """
+    if expect_digest is not None and plan_file is None:
+        raise ConfigError(
+            "--expect-digest pins a saved plan: use it with --plan FILE. Nothing was changed."
+        )
     desired = load(paths) if (paths or plan_file is None) else None
-    saved = load_plan(plan_file) if plan_file is not None else None
+    saved = load_plan(plan_file, expect_digest=expect_digest) if plan_file is not None else None
     if saved is not None and not allow_delete:
         # Deleting is permanent, so it is consented to at apply time too: a saved plan
         # is an unsigned file, and a deactivation edited into a delete must not pass.
@@ -110,13 +137,12 @@ def apply(
             "made from. Nothing was changed. Re-run plan and review the new plan."
         )
 
-    if saved is not None:  # refuse a blocked saved plan before connecting
-        check_safety(saved, allow_removals=allow_removals)
-
     backend = open_backend(**connection)
     concurrency = int(connection.get("concurrency") or 4)
     try:
         if saved is not None:
+            limit = _saved_plan_limit(saved, desired, expect_digest is not None, backend)
+            check_safety(saved, allow_removals=allow_removals, saved_limit=limit)
             check_fresh(saved, backend, concurrency=concurrency)
             plan = saved
         else:
@@ -127,7 +153,8 @@ def apply(
                 allow_removals=allow_removals,
             )
         click.echo(render(plan, "text"), nl=False)
-        check_safety(plan, allow_removals=allow_removals)
+        if saved is None:
+            check_safety(plan, allow_removals=allow_removals)
 
         if not plan.has_changes:
             click.echo("Nothing to apply.")
@@ -142,6 +169,22 @@ def apply(
 
     _report(result)
     ctx.exit(EXIT_OK if result.ok else EXIT_ERROR)
+
+
+def _saved_plan_limit(
+    saved: Plan, desired: DesiredState | None, pinned: bool, backend: Backend
+) -> SavedPlanLimit:
+    """The removal limit for a saved plan, from what the file cannot change."""
+    if pinned:
+        return pinned_limit(saved)
+    if desired is None:
+        return UNVERIFIED
+
+    def count_managed() -> int:
+        check_target(saved, backend)  # count in the tenant the plan is for, or refuse
+        return count_managed_users(backend, desired)
+
+    return limit_from_files(desired, count_removals(saved.changes), count_managed)
 
 
 def _confirm(plan: Plan, backend: Backend) -> None:

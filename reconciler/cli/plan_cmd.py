@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import click
@@ -25,6 +26,27 @@ def render(plan: Plan, fmt: str) -> str:
     else:
         text = render_text(plan, colour=colour_enabled())
     return text if text.endswith("\n") else text + "\n"
+
+
+def _saved_hint(plan: Plan, out: str, paths: tuple[str, ...]) -> str:
+    """How to apply exactly this plan: with its files (so the safety limit comes from
+    them, not from the plan file) and its digest (so no other plan is applied)."""
+    words = ["reconciler", "apply", "--plan", out, *paths, "--expect-digest", plan.digest]
+    if plan.counts()["delete"]:
+        words.append("--allow-delete")
+    safety = plan.safety
+    if safety.blocked or safety.allowed_by_override:
+        words += ["--allow-removals", str(safety.removals)]
+        lead = "Saved the blocked plan" if safety.blocked else "Saved the plan"
+        return (
+            f"{lead} to {out} (digest {plan.digest}). Its {safety.removals} removals are "
+            f"more than the limit of {safety.limit}: after review it applies only with "
+            f"--allow-removals given to apply too:\n  {shlex.join(words)}"
+        )
+    return (
+        f"Saved the plan to {out} (digest {plan.digest}). Apply exactly these changes "
+        f"with:\n  {shlex.join(words)}"
+    )
 
 
 @click.command()
@@ -93,17 +115,7 @@ def plan(
             from reconciler.apply.planfile import save_plan
 
             save_plan(result, out)
-            if result.safety.blocked:
-                hint = (
-                    f"Saved the blocked plan to {out}; after review it applies only with: "
-                    f"reconciler apply --plan {out} --allow-removals {result.safety.removals}"
-                )
-            else:
-                hint = (
-                    f"Saved the plan to {out}. Apply exactly these changes with: "
-                    f"reconciler apply --plan {out}"
-                )
-            click.echo(hint, err=True)
+            click.echo(_saved_hint(result, out, paths), err=True)
     finally:
         print_stats(backend)
         backend.close()

@@ -21,3 +21,7 @@ class Scope:
 
     def contains(self, email: str) -> bool:
         return self._domains is None or email_domain(email) in self._domains
+
+    def manages(self, email: str) -> bool:
+        """In scope and not protected: the users a percentage removal limit counts."""
+        return self.contains(email) and self.protected_by(email) is None

@@ -7,6 +7,8 @@ plan back and refuses a format version it does not know.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -14,7 +16,9 @@ from typing import Any
 
 from reconciler.errors import ReconcilerError
 
-PLAN_FORMAT_VERSION = 1
+# 2: a saved plan carries the digest of its own content.
+PLAN_FORMAT_VERSION = 2
+DIGEST_PREFIX = "sha256:"
 
 
 class ChangeKind(str, Enum):
@@ -113,7 +117,15 @@ class Plan:
         counted = Counter(c.kind.value for c in self.changes)
         return {kind.value: counted.get(kind.value, 0) for kind in ChangeKind}
 
+    @property
+    def digest(self) -> str:
+        """What a reviewer saw, and what `apply --expect-digest` pins."""
+        return content_digest(self.content_dict())
+
     def to_dict(self) -> dict[str, Any]:
+        return {**self.content_dict(), "digest": self.digest}
+
+    def content_dict(self) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
             "target": self.target,
@@ -149,6 +161,14 @@ class Plan:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanFormatError(f"the saved plan is malformed: {exc}") from None
+
+
+def content_digest(content: dict[str, Any]) -> str:
+    """`sha256:` and the hex digest of a plan's canonical JSON (keys sorted, no spaces),
+    taken over every field but `digest` itself."""
+    fields = {key: value for key, value in content.items() if key != "digest"}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return DIGEST_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class PlanFormatError(ReconcilerError):

@@ -42,6 +42,12 @@ def removal_limit(settings: SafetySettings, managed_users: int) -> tuple[int, st
     return limit, f"{text} of {managed_users} managed users, at least {MIN_PERCENT_LIMIT}"
 
 
+def is_percentage(settings: SafetySettings) -> bool:
+    """Whether the limit depends on how many users are managed."""
+    value = settings.max_removals
+    return isinstance(value, str) and value.strip().endswith("%")
+
+
 def verdict(
     changes: Iterable[Change],
     settings: SafetySettings,
@@ -50,6 +56,17 @@ def verdict(
 ) -> SafetyVerdict:
     removals = sum(1 for c in changes if c.removal)
     limit, basis = removal_limit(settings, managed_users)
+    return judge(removals, limit, basis, managed_users, allow_removals)
+
+
+def judge(
+    removals: int,
+    limit: int,
+    basis: str,
+    managed_users: int,
+    allow_removals: int | None = None,
+) -> SafetyVerdict:
+    """The verdict on `removals` against a limit already worked out (`basis` says how)."""
     noun = "removal" if removals == 1 else "removals"
     if removals <= limit:
         return SafetyVerdict(
@@ -59,7 +76,8 @@ def verdict(
             blocked=False,
             reason=f"{removals} {noun} within the limit of {limit} ({basis}).",
         )
-    over = f"{removals} {noun} exceed the limit of {limit} ({basis})"
+    exceed = "exceeds" if removals == 1 else "exceed"
+    over = f"{removals} {noun} {exceed} the limit of {limit} ({basis})"
     if allow_removals is not None and allow_removals >= removals:
         return SafetyVerdict(
             removals,

@@ -10,6 +10,7 @@ from apply_builders import PlanBuilder, product, user
 from apply_memory_backend import MemoryBackend
 
 from reconciler.apply import check_safety, execute
+from reconciler.apply.gate import UNVERIFIED, SavedPlanLimit
 from reconciler.apply.progress import progress_bar
 from reconciler.errors import EXIT_BLOCKED, SafetyBlocked
 
@@ -30,31 +31,52 @@ def removals(backend: MemoryBackend, count: int) -> PlanBuilder:
     return b
 
 
-def test_blocked_plan_is_refused_with_exit_3(backend: MemoryBackend) -> None:
+def test_a_plan_made_in_this_run_is_judged_by_its_own_verdict(backend: MemoryBackend) -> None:
+    with pytest.raises(SafetyBlocked, match="too many removals") as caught:
+        check_safety(removals(backend, 3).plan(blocked=True))
+    assert caught.value.exit_code == EXIT_BLOCKED
+    check_safety(removals(backend, 3).plan(blocked=False, overridden=True))
+
+
+def test_a_saved_plan_is_judged_against_the_limit_from_outside_the_file(
+    backend: MemoryBackend,
+) -> None:
     plan = removals(backend, 3).plan(blocked=True)
+    files = SavedPlanLimit(2, "settings.safety.maxRemovals")
     with pytest.raises(SafetyBlocked, match="--allow-removals 3") as caught:
-        check_safety(plan)
+        check_safety(plan, saved_limit=files)
     assert caught.value.exit_code == EXIT_BLOCKED
     with pytest.raises(SafetyBlocked, match="--allow-removals 2 is fewer than the 3"):
-        check_safety(plan, allow_removals=2)
-    check_safety(plan, allow_removals=3)
+        check_safety(plan, saved_limit=files, allow_removals=2)
+    check_safety(plan, saved_limit=files, allow_removals=3)
+    check_safety(plan, saved_limit=SavedPlanLimit(3, "settings.safety.maxRemovals"))
 
 
-def test_override_given_at_plan_time_stands(backend: MemoryBackend) -> None:
+def test_an_override_given_at_plan_time_does_not_carry_over(backend: MemoryBackend) -> None:
     plan = removals(backend, 3).plan(blocked=False, overridden=True)
-    plan = replace(plan, safety=replace(plan.safety, limit=1))
-    check_safety(plan)
+    with pytest.raises(SafetyBlocked, match="does not carry over"):
+        check_safety(plan, saved_limit=SavedPlanLimit(1, "settings.safety.maxRemovals"))
+    check_safety(plan, saved_limit=SavedPlanLimit(1, "x"), allow_removals=3)
 
 
-def test_editing_the_verdict_in_the_file_does_not_lift_the_limit(backend: MemoryBackend) -> None:
+def test_editing_the_verdict_or_the_flags_does_not_lift_the_limit(backend: MemoryBackend) -> None:
     plan = removals(backend, 3).plan(blocked=True)
-    edited = replace(plan, safety=replace(plan.safety, blocked=False, removals=0))
-    with pytest.raises(SafetyBlocked):
-        check_safety(edited)
-    # An override for fewer removals than the plan now holds does not cover it either.
-    widened = replace(plan, safety=replace(plan.safety, allowed_by_override=True, removals=2))
-    with pytest.raises(SafetyBlocked):
-        check_safety(widened)
+    files = SavedPlanLimit(1, "settings.safety.maxRemovals")
+    edited = replace(
+        plan,
+        safety=replace(plan.safety, blocked=False, removals=0, limit=99, allowed_by_override=True),
+        changes=tuple(replace(c, removal=False) for c in plan.changes),
+    )
+    with pytest.raises(SafetyBlocked, match="3 removals exceed the limit of 1"):
+        check_safety(edited, saved_limit=files)
+
+
+def test_without_files_or_a_pin_no_removal_passes_unasked(backend: MemoryBackend) -> None:
+    plan = removals(backend, 1).plan()
+    with pytest.raises(SafetyBlocked, match="desired-state files"):
+        check_safety(plan, saved_limit=UNVERIFIED)
+    check_safety(plan, saved_limit=UNVERIFIED, allow_removals=1)
+    check_safety(PlanBuilder(backend).plan(), saved_limit=UNVERIFIED)  # no removals
 
 
 class FakeTerminal(io.StringIO):

@@ -15,7 +15,7 @@ from apply_memory_backend import MemoryBackend
 from reconciler.apply import check_fresh, load_plan, plan_digest, save_plan
 from reconciler.backends.base import NewUser
 from reconciler.errors import ConfigError, StalePlanError
-from reconciler.plan.model import PlanFormatError
+from reconciler.plan.model import PlanFormatError, content_digest
 
 
 @pytest.fixture
@@ -73,6 +73,11 @@ def test_hand_edited_dependency_is_refused(backend: MemoryBackend, tmp_path: Pat
     path = save_plan(full_plan(backend).plan(), tmp_path / "plan.json")
     data = json.loads(path.read_text())
     data["changes"][1]["depends_on"] = "c42"
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanFormatError, match="changed after it was made"):
+        load_plan(path)
+    # rewritten with a matching digest, as a deliberate edit would be: still refused
+    data["digest"] = content_digest(data)
     path.write_text(json.dumps(data))
     with pytest.raises(PlanFormatError, match="unknown change 'c42'"):
         load_plan(path)

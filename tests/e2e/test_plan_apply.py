@@ -228,12 +228,12 @@ def test_a_saved_plan_that_deletes_needs_allow_delete_again(tenant: Any, tmp_pat
     assert planned.code == 0, planned.stderr
     before = tenant.state()
 
-    refused = run_cli(tenant, "apply", "--plan", "plan.json")
+    refused = run_cli(tenant, "apply", "--plan", "plan.json", str(deleting))
     assert refused.code == 1
     assert "deletes 1 user, permanently: apply it with --allow-delete" in refused.stderr
     assert tenant.state() == before
 
-    applied = run_cli(tenant, "apply", "--plan", "plan.json", "--allow-delete")
+    applied = run_cli(tenant, "apply", "--plan", "plan.json", str(deleting), "--allow-delete")
     assert applied.code == 0, applied.stdout + applied.stderr
     assert "dan.fox@example.com" not in tenant_state(tenant)["users"]
 
@@ -314,10 +314,10 @@ def test_saved_plan_is_applied_as_reviewed(tenant: Any, tmp_path: Path) -> None:
     assert planned.code == 0
     saved = tmp_path / "plan.json"
     assert stat.S_IMODE(os.stat(saved).st_mode) == 0o600
-    assert json.loads(saved.read_text())["format_version"] == 1
+    assert json.loads(saved.read_text())["format_version"] == 2
     assert tenant.client_secret not in saved.read_text()
 
-    applied = run_cli(tenant, "apply", "--plan", str(saved))
+    applied = run_cli(tenant, "apply", "--plan", str(saved), str(DESIRED))
 
     assert applied.code == 0, applied.stdout + applied.stderr
     assert_converged(tenant_state(tenant))
@@ -330,7 +330,7 @@ def test_stale_saved_plan_is_refused_and_changes_nothing(tenant: Any, tmp_path: 
     tenant.out_of_band("update", email="ann.lee@example.com", firstName="Annie")
     before = tenant.state()
 
-    applied = run_cli(tenant, "apply", "--plan", "plan.json", "--auto-approve")
+    applied = run_cli(tenant, "apply", "--plan", "plan.json", str(DESIRED), "--auto-approve")
 
     assert applied.code == 1
     assert "plan is stale" in applied.stderr
@@ -345,7 +345,7 @@ def test_saved_plan_is_stale_when_a_planned_user_appears(tenant: Any, tmp_path: 
     tenant.out_of_band("create", email="Frank.New@example.com", firstName="Frank", lastName="Other")
     before = tenant.state()
 
-    applied = run_cli(tenant, "apply", "--plan", "plan.json")
+    applied = run_cli(tenant, "apply", "--plan", "plan.json", str(DESIRED))
 
     assert applied.code == 1
     assert "create frank.new@example.com: a user with this email now exists" in applied.stderr
@@ -359,7 +359,7 @@ def test_saved_plan_for_another_tenant_is_refused(
     assert run_cli(other, "plan", str(DESIRED), "--out", "plan.json").code == 0
     before = tenant.state()
 
-    applied = run_cli(tenant, "apply", "--plan", "plan.json")
+    applied = run_cli(tenant, "apply", "--plan", "plan.json", str(DESIRED))
 
     assert applied.code == 1
     assert f"made for {other.url}" in applied.stderr
@@ -383,25 +383,51 @@ def test_saved_blocked_plan_needs_the_override(tenant: Any, tmp_path: Path) -> N
     assert run_cli(tenant, "plan", str(guarded), "--out", "blocked.json").code == 3
     before = tenant.state()
 
-    refused = run_cli(tenant, "apply", "--plan", "blocked.json")
+    refused = run_cli(tenant, "apply", "--plan", "blocked.json", str(guarded))
     assert refused.code == 3
     assert tenant.state() == before
 
-    allowed = run_cli(tenant, "apply", "--plan", "blocked.json", "--allow-removals", "2")
+    allowed = run_cli(
+        tenant, "apply", "--plan", "blocked.json", str(guarded), "--allow-removals", "2"
+    )
     assert allowed.code == 0, allowed.stdout + allowed.stderr
     assert_converged(tenant_state(tenant))
 
 
-def test_overridden_saved_plan_applies_without_repeating_the_flag(
+def test_an_override_given_to_plan_must_be_given_to_apply_again(
     tenant: Any, tmp_path: Path
 ) -> None:
     guarded = strict(tmp_path)
     planned = run_cli(tenant, "plan", str(guarded), "--allow-removals", "2", "--out", "ok.json")
     assert planned.code == 0
+    assert "--allow-removals 2" in planned.stderr  # the hint says how to apply it
+    before = tenant.state()
 
-    applied = run_cli(tenant, "apply", "--plan", "ok.json")
+    refused = run_cli(tenant, "apply", "--plan", "ok.json", str(guarded))
+    assert refused.code == 3
+    assert "does not carry over" in refused.stderr
+    assert tenant.state() == before
 
+    applied = run_cli(tenant, "apply", "--plan", "ok.json", str(guarded), "--allow-removals", "2")
     assert applied.code == 0, applied.stdout + applied.stderr
+    assert_converged(tenant_state(tenant))
+
+
+def test_a_saved_plan_without_its_files_allows_no_removal_unasked(
+    tenant: Any, tmp_path: Path
+) -> None:
+    # The file alone cannot vouch for its limit: it could have been rewritten whole.
+    assert run_cli(tenant, "plan", str(DESIRED), "--out", "plan.json").code == 0
+    before = tenant.state()
+
+    refused = run_cli(tenant, "apply", "--plan", "plan.json")
+    assert refused.code == 3
+    assert "give apply the desired-state files" in refused.stderr
+    assert tenant.state() == before
+
+    digest = json.loads((tmp_path / "plan.json").read_text())["digest"]
+    pinned = run_cli(tenant, "apply", "--plan", "plan.json", "--expect-digest", digest)
+    assert pinned.code == 0, pinned.stdout + pinned.stderr
     assert_converged(tenant_state(tenant))
 
 
@@ -410,7 +436,8 @@ def test_overridden_saved_plan_applies_without_repeating_the_flag(
     [
         ("this is not json", "not a saved plan"),
         ('{"format_version": 7}', "unsupported plan format version 7"),
-        ('{"format_version": 1, "changes": []}', "malformed"),
+        ('{"format_version": 1}', "unsupported plan format version 1"),
+        ('{"format_version": 2, "changes": []}', "malformed"),
     ],
 )
 def test_malformed_saved_plan_is_refused(
@@ -484,7 +511,7 @@ def test_protected_and_out_of_scope_users_are_never_touched(
 def test_saved_plan_without_deletes_accepts_allow_delete(tenant: Any, tmp_path: Path) -> None:
     assert run_cli(tenant, "plan", str(DESIRED), "--out", "plan.json").code == 0
 
-    applied = run_cli(tenant, "apply", "--plan", "plan.json", "--allow-delete")
+    applied = run_cli(tenant, "apply", "--plan", "plan.json", str(DESIRED), "--allow-delete")
 
     assert applied.code == 0, applied.stdout + applied.stderr
     assert run_cli(tenant, "plan", str(DESIRED), "--detailed-exitcode").code == 0

@@ -85,7 +85,9 @@ def test_no_secret_or_token_in_any_output_at_maximum_verbosity(tenant: Any, tmp_
     assert run("plan --out", "plan", str(desired), "--out", "plan.json").code == 0
     assert run("plan json", "plan", str(desired), "--format", "json").code == 0
     assert run("plan markdown", "plan", str(desired), "--format", "markdown").code == 0
-    applied = run("apply --plan", "apply", "--plan", "plan.json", "--journal", "applied.jsonl")
+    applied = run(
+        "apply --plan", "apply", "--plan", "plan.json", str(desired), "--journal", "applied.jsonl"
+    )
     assert applied.code == 0, applied.output
     tenant.out_of_band("update", email="user00001@chaos.example.com", last_name="Changed")
     assert run("drift", "drift", str(desired)).code == 2
