@@ -32,7 +32,13 @@ from reconciler.emulator.tokens import TokenIssuer
 TOKEN_PATH = "/io/v1/oauth2/token"
 API_PREFIX = "/public/v1/"
 ADMIN_PREFIX = "/_emulator/"
-_FILTER = re.compile(r'^\s*email\s+eq\s+"(.*)"\s*$', re.IGNORECASE | re.DOTALL)
+# SCIM-style: the value is a quoted string in which a backslash escapes the next
+# character (the client escapes `\` and `"`). The OpenAPI description declares the same
+# grammar as the parameter's pattern; keep the two in step.
+# Letter classes rather than re.IGNORECASE, which would also take U+0131 for "i".
+_FILTER = re.compile(r'[Ee][Mm][Aa][Ii][Ll] +[Ee][Qq] +"((?:[^"\\]|\\[\s\S])*)"')
+_UNESCAPE = re.compile(r"\\([\s\S])")
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 @dataclass(slots=True)
@@ -219,7 +225,7 @@ class Application:
     def _token(self, method: str, headers: Mapping[str, str], body: bytes) -> Reply:
         self.stats.requests[f"{method} {TOKEN_PATH}"] += 1
         if method != "POST":
-            return self._count(failure_reply(_method_not_allowed(method, TOKEN_PATH)))
+            return self._count(_method_not_allowed(method, TOKEN_PATH, ("POST",)))
         if not self._basic_auth_ok(headers.get("authorization", "")):
             return self._count(
                 json_reply(
@@ -323,7 +329,7 @@ class Application:
             template, params = matched
             handler = _API_ROUTES.get((method, template))
             if handler is None:
-                raise _method_not_allowed(method, API_PREFIX[:-1] + template)
+                return _method_not_allowed(method, API_PREFIX[:-1] + template, _ALLOWED[template])
             return handler(self, Request(method, path, _query(query_string), headers, body, params))
         except ApiFailure as exc:
             return failure_reply(exc)
@@ -351,10 +357,10 @@ class Application:
         expression = request.arg("filter")
         if expression is None:
             return self._page(request, "users", self.tenant.users.values())
-        match = _FILTER.match(expression)
+        match = _FILTER.fullmatch(expression)
         if match is None:
             raise validation('Only filter=email eq "<address>" is supported.')
-        found = self.tenant.user_by_email(match.group(1))
+        found = self.tenant.user_by_email(_UNESCAPE.sub(r"\1", match.group(1)))
         return self._page(request, "users", [found] if found else [])
 
     def get_user(self, request: Request) -> Reply:
@@ -556,6 +562,11 @@ _API_ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "/product/{pid}/user"): Application.grant,
     ("DELETE", "/product/{pid}/user/{userId}"): Application.revoke,
 }
+# The methods of each path, for the Allow header of a 405 (RFC 9110, 15.5.6).
+_ALLOWED: dict[str, tuple[str, ...]] = {
+    template: tuple(sorted(m for m, t in _API_ROUTES if t == template))
+    for _, template in _API_ROUTES
+}
 
 
 def _query(query_string: str) -> dict[str, list[str]]:
@@ -566,14 +577,22 @@ def _int_arg(request: Request, name: str, default: int, *, minimum: int) -> int:
     text = request.arg(name)
     if text is None:
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise validation(f"{name} must be an integer, got {text!r}.") from None
+    # int() would also take " 5", "+5", "1_0" and other scripts' digits.
+    if not _INTEGER.fullmatch(text):
+        raise validation(f"{name} must be an integer, got {text!r}.")
+    value = int(text)
     if value < minimum:
         raise validation(f"{name} must be at least {minimum}, got {value}.")
     return value
 
 
-def _method_not_allowed(method: str, path: str) -> ApiFailure:
-    return ApiFailure(405, "MethodNotAllowed", f"{method} is not allowed on {path}.")
+def _method_not_allowed(method: str, path: str, allowed: tuple[str, ...]) -> Reply:
+    reply = failure_reply(
+        ApiFailure(
+            405,
+            "MethodNotAllowed",
+            f"{method} is not allowed on {path}; use {', '.join(allowed)}.",
+        )
+    )
+    reply.headers.append(("Allow", ", ".join(allowed)))
+    return reply

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024
+MAX_CHUNK_LINE = 4096
+_HEX = b"0123456789abcdefABCDEF"
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
@@ -116,26 +118,79 @@ class HttpProtocol(asyncio.Protocol):
                 self._fail(400, "Malformed header line.")
                 return None
             headers[name.strip().lower()] = value.strip()
-        if "transfer-encoding" in headers:
-            self._fail(411, "Send the body with Content-Length; chunked bodies are not accepted.")
-            return None
-        try:
-            length = int(headers.get("content-length", "0"))
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY:
-            self._fail(400, "Invalid Content-Length.")
-            return None
         start = end + 4
-        if len(buffer) < start + length:
-            return None
-        body = bytes(buffer[start : start + length])
-        del buffer[: start + length]
+        if "transfer-encoding" in headers:
+            framed = self._chunked(headers, start)
+            if framed is None:
+                return None
+            body, consumed = framed
+        else:
+            text = headers.get("content-length", "0")
+            length = int(text) if text.isascii() and text.isdigit() else -1
+            if length < 0 or length > MAX_BODY:
+                self._fail(400, "Invalid Content-Length.")
+                return None
+            if len(buffer) < start + length:
+                return None
+            body = bytes(buffer[start : start + length])
+            consumed = start + length
+        del buffer[:consumed]
         connection = headers.get("connection", "").lower()
         keep_alive = "close" not in connection and (
             version == "HTTP/1.1" or "keep-alive" in connection
         )
         return method, target, headers, body, keep_alive
+
+    def _chunked(self, headers: dict[str, str], start: int) -> tuple[bytes, int] | None:
+        """(body, bytes consumed) of a chunked body, or None while it is incomplete.
+
+        HTTP/1.1 recipients must accept the chunked coding (RFC 9112, section 7), and
+        clients use it for bodies of unknown length, even empty ones.
+        """
+        if "content-length" in headers:
+            # Both framings at once is how requests are smuggled (RFC 9112, 6.3).
+            self._fail(400, "Send either Content-Length or Transfer-Encoding, not both.")
+            return None
+        codings = [c.strip().lower() for c in headers["transfer-encoding"].split(",")]
+        if codings != ["chunked"]:
+            self._fail(501, "Only the chunked transfer coding is accepted.")
+            return None
+        buffer = self._buffer
+        body = bytearray()
+        at = start
+        while True:
+            line_end = buffer.find(b"\r\n", at)
+            if line_end < 0:
+                if len(buffer) - at > MAX_CHUNK_LINE:
+                    self._fail(400, "Malformed chunk size line.")
+                return None
+            size_text = bytes(buffer[at:line_end]).split(b";", 1)[0].strip()
+            if not size_text or len(size_text) > 16 or size_text.strip(_HEX):
+                self._fail(400, "Malformed chunk size line.")
+                return None
+            size = int(size_text, 16)
+            at = line_end + 2
+            if size == 0:
+                break
+            if len(body) + size > MAX_BODY:
+                self._fail(400, "The request body is too large.")
+                return None
+            if len(buffer) < at + size + 2:
+                return None
+            if buffer[at + size : at + size + 2] != b"\r\n":
+                self._fail(400, "A chunk is not followed by CRLF.")
+                return None
+            body += buffer[at : at + size]
+            at += size + 2
+        # Trailer fields, if any, end with an empty line; they carry nothing we use.
+        if buffer[at : at + 2] == b"\r\n":
+            return bytes(body), at + 2
+        trailer_end = buffer.find(b"\r\n\r\n", at)
+        if trailer_end < 0:
+            if len(buffer) - at > MAX_HEAD:
+                self._fail(431, "The trailer section is too large.")
+            return None
+        return bytes(body), trailer_end + 4
 
     def _answer(
         self, method: str, target: str, headers: dict[str, str], body: bytes, keep_alive: bool

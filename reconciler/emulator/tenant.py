@@ -33,7 +33,13 @@ USER_KEYS = (
     "createdAt",
     "updatedAt",
 )
-_EMAIL = re.compile(r"^[^@\s\"]+@[^@\s\"]+\.[^@\s\"]+$")
+# The characters str.isspace() takes, spelt out: Python's and ECMA-262's `\s` differ, and
+# the OpenAPI description (EmailAddress, Name) declares these very classes as patterns.
+_BLANK = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# No @, no double quote, no control character or whitespace.
+_EMAIL_CHAR = r'[^@"\x00-\x20\x7f-\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]'
+_EMAIL = re.compile(f"{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\\.{_EMAIL_CHAR}+")
+_VISIBLE = re.compile(f"[^{_BLANK}]")
 NAME_MAX = 100
 EMAIL_MAX = 254
 
@@ -438,13 +444,13 @@ def _reject_unknown(
 def _email(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise validation("email is required and must be a string.")
-    if len(value) > EMAIL_MAX or not _EMAIL.match(value):
+    if len(value) > EMAIL_MAX or not _EMAIL.fullmatch(value):
         raise validation(f"email {value!r} is not a valid email address.")
     return value
 
 
 def _name(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not _VISIBLE.search(value):
         raise validation(f"{field} is required and must be a non-empty string.")
     if len(value) > NAME_MAX:
         raise validation(f"{field} must be at most {NAME_MAX} characters.")
