@@ -7,8 +7,7 @@ comes from PLANVIEW_ADMIN_CLIENT_SECRET or from a file named by --client-secret-
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
@@ -115,21 +114,6 @@ _OPTIONS = [
     ),
 ]
 
-#: the keyword arguments `connection_options` adds, for commands that pass them on
-OPTION_NAMES = (
-    "url",
-    "client_id",
-    "client_secret_file",
-    "ca_bundle",
-    "rate_reserve",
-    "max_rps",
-    "concurrency",
-    "max_wait",
-    "timeout",
-    "max_pages",
-)
-
-
 def connection_options(command: F) -> F:
     """Add --url, --client-id, --client-secret-file, --ca-bundle, --rate-reserve,
     --max-rps, --concurrency, --max-wait, --timeout and --max-pages to a click command."""
@@ -198,16 +182,3 @@ def open_backend(**options: Any) -> PlanviewBackend:
 def print_stats(backend: Any) -> None:
     """The closing line of every command that used the API, on stderr."""
     click.echo(backend.stats().summary(), err=True)
-
-
-@contextmanager
-def backend_session(**options: Any) -> Iterator[PlanviewBackend]:
-    """Open a backend, and whatever happens, close it and print what it spent."""
-    backend = open_backend(**options)
-    try:
-        yield backend
-    finally:
-        try:
-            print_stats(backend)
-        finally:
-            backend.close()

@@ -12,7 +12,7 @@ import pytest
 from client_fakeapi import SECRET, FakeApi, make_jwt, page, user
 
 from reconciler.backends.planview.auth import TokenManager, jwt_expiry
-from reconciler.backends.planview.retry import Backoff, parse_retry_after
+from reconciler.backends.planview.retry import Backoff, RetryPolicy, parse_retry_after
 from reconciler.errors import ConfigError, TransportError
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=timezone.utc)
@@ -139,9 +139,8 @@ def token_manager(answer: httpx.Response, asked: list[str]) -> TokenManager:
         return answer
 
     client = httpx.Client(base_url="http://127.0.0.1:9", transport=httpx.MockTransport(handler))
-    return TokenManager(
-        client, client_id="c", client_secret=SECRET, backoff=Backoff(base=0.001, attempts=2)
-    )
+    policy = RetryPolicy(Backoff(base=0.001, attempts=2), max_wait=300.0)
+    return TokenManager(client, client_id="c", client_secret=SECRET, policy=policy)
 
 
 def concurrently(manager: TokenManager, workers: int = 4) -> list[BaseException]:

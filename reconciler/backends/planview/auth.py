@@ -19,7 +19,7 @@ from collections.abc import Callable
 import httpx
 
 from reconciler.backends.planview import contract
-from reconciler.backends.planview.retry import Backoff, certificate_refused, describe_failure
+from reconciler.backends.planview.retry import RetryPolicy, certificate_refused, describe_failure
 from reconciler.backends.planview.wire import AnswerTooLarge, exchange
 from reconciler.errors import ConfigError, ReconcilerError, TransportError
 from reconciler.redact import register_secret
@@ -62,7 +62,7 @@ class TokenManager:
         *,
         client_id: str,
         client_secret: str,
-        backoff: Backoff,
+        policy: RetryPolicy,
         answer_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -70,14 +70,16 @@ class TokenManager:
         self._client = client
         self._client_id = client_id
         self._secret = client_secret
-        self._backoff = backoff
+        self._policy = policy
         self._answer_seconds = answer_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
         self._clock_warned = False
-        self.fetched = 0
+        self._counts_lock = threading.Lock()  # not self._lock: that is held while fetching
+        self._throttled = 0  # 429s from the token endpoint
+        self._waited = 0.0  # seconds paused for its Retry-After
         self._finished = 0  # fetches that ended, either way
         self._failure: ReconcilerError | None = None  # how the last one failed, if it did
         self._refused: ConfigError | None = None  # credentials refused: final for the run
@@ -112,8 +114,15 @@ class TokenManager:
             if self._token == token:
                 self._token = None
 
+    def throttling(self) -> tuple[int, float]:
+        """(429s met, seconds paused) on the token endpoint, for the stats line."""
+        with self._counts_lock:
+            return self._throttled, self._waited
+
     def _fetch(self) -> str:
-        for attempt in range(self._backoff.attempts + 1):
+        failures = 0
+        throttled = 0
+        while True:
             try:
                 response, content = exchange(
                     self._client,
@@ -131,23 +140,44 @@ class TokenManager:
                     raise TransportError(
                         f"The token endpoint's TLS certificate was refused ({reason})."
                     ) from None
-                if attempt == self._backoff.attempts:
+                failures += 1
+                if failures > self._policy.backoff.attempts:
                     raise TransportError(
                         f"Could not reach the token endpoint ({reason}) after "
-                        f"{attempt + 1} attempts."
+                        f"{failures} attempts."
                     ) from None
-                time.sleep(self._backoff.delay(attempt))
+                self._pause(self._policy.failure_wait(failures, _ASKING, None), reason)
                 continue
-            if response.status_code >= 500 or response.status_code == 429:
-                if attempt == self._backoff.attempts:
+            status = response.status_code
+            if status == 429:
+                throttled += 1
+                with self._counts_lock:
+                    self._throttled += 1
+                wait = self._policy.throttled_wait(response, _ASKING)
+                if throttled > self._policy.max_throttled:
                     raise TransportError(
-                        f"The token endpoint kept failing (HTTP {response.status_code}) after "
-                        f"{attempt + 1} attempts."
+                        f"The token endpoint still rate-limited the client (429) after "
+                        f"{throttled} waits."
                     )
-                time.sleep(self._backoff.delay(attempt))
+                self._pause(wait, "rate-limited (429)")
+                with self._counts_lock:
+                    self._waited += wait
+                continue
+            if status >= 500:
+                failures += 1
+                if failures > self._policy.backoff.attempts:
+                    raise TransportError(
+                        f"The token endpoint kept failing (HTTP {status}) after "
+                        f"{failures} attempts."
+                    )
+                wait = self._policy.failure_wait(failures, _ASKING, response)
+                self._pause(wait, f"HTTP {status}")
                 continue
             return self._accept(response, content)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pause(self, seconds: float, reason: str) -> None:
+        log.info("token endpoint: %s, retrying in %.2fs", reason, seconds)
+        self._policy.sleep(seconds)
 
     def _accept(self, response: httpx.Response, content: bytes) -> str:
         status = response.status_code
@@ -186,9 +216,11 @@ class TokenManager:
             self._renew_at = math.inf
         else:
             self._renew_at = expires - min(RENEW_MAX, lifetime * RENEW_SHARE)
-        self.fetched += 1
         log.debug("access token obtained, valid for %.0fs", max(0.0, lifetime))
         return token
+
+
+_ASKING = "The token endpoint asked to wait"
 
 
 def _again(error: ReconcilerError) -> ReconcilerError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from reconciler.backends.planview.auth import TokenManager
 from reconciler.backends.planview.budget import RateBudget
 from reconciler.backends.planview.http import Transport
 from reconciler.backends.planview.paging import DEFAULT_MAX_PAGES, iter_records, read_all
-from reconciler.backends.planview.retry import Backoff
+from reconciler.backends.planview.retry import Backoff, RetryPolicy
 from reconciler.backends.planview.tls import trust_context
 from reconciler.backends.planview.wire import answer_limit_seconds
 from reconciler.errors import ApiError, ConfigError, TransportError, WriteOutcomeUnknown
@@ -29,18 +30,6 @@ from reconciler.redact import register_secret, safe_url
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-# Requests one change costs when nothing goes wrong (see estimate_requests).
-_REQUESTS_PER_CHANGE = {
-    "create": 1,
-    "update": 1,
-    "deactivate": 1,
-    "reactivate": 1,
-    "delete": 1,
-    "grant": 1,
-    "revoke": 1,
-}
 
 
 DEFAULT_TIMEOUT = 30.0
@@ -129,7 +118,13 @@ def is_loopback(host: str) -> bool:
 class PlanviewBackend:
     """Thread-safe; one per command run. Use as a context manager or call `close()`."""
 
-    def __init__(self, settings: ClientSettings, *, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         base = settings.validate()
         register_secret(settings.client_secret)
         self.settings = settings
@@ -147,14 +142,20 @@ class PlanviewBackend:
             headers={"User-Agent": f"planview-admin-reconciler/{__version__}"},
             transport=transport,
         )
-        backoff = Backoff(base=settings.backoff_base, attempts=settings.retries)
+        # one policy for the token request and the API requests (sleep: a test's seam)
+        policy = RetryPolicy(
+            Backoff(base=settings.backoff_base, attempts=settings.retries),
+            max_wait=settings.max_wait,
+            max_throttled=settings.max_throttled,
+            sleep=sleep,
+        )
         # a write whose outcome stayed unknown is read back and sent again this often
         self._write_attempts = settings.retries + 1
         self._auth = TokenManager(
             self._client,
             client_id=settings.client_id,
             client_secret=settings.client_secret,
-            backoff=backoff,
+            policy=policy,
             answer_seconds=answer_limit_seconds(settings.timeout),
         )
         self._budget = RateBudget(
@@ -164,9 +165,7 @@ class PlanviewBackend:
             self._client,
             self._auth,
             self._budget,
-            backoff=backoff,
-            max_wait=settings.max_wait,
-            max_throttled=settings.max_throttled,
+            policy=policy,
             answer_seconds=answer_limit_seconds(settings.timeout),
         )
 
@@ -380,7 +379,8 @@ class PlanviewBackend:
         return self._http.stats()
 
     def estimate_requests(self, kind: str) -> int:
-        return _REQUESTS_PER_CHANGE.get(str(getattr(kind, "value", kind)), 1)
+        # Every kind of change is one write (contract.py has one endpoint per kind).
+        return 1
 
     # ------------------------------------------------------------------ internals
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +20,10 @@ from reconciler.backends.planview import contract
 from reconciler.backends.planview.auth import TokenManager
 from reconciler.backends.planview.budget import RateBudget
 from reconciler.backends.planview.retry import (
-    Backoff,
+    RetryPolicy,
+    WaitTooLong,
     certificate_refused,
     describe_failure,
-    parse_retry_after,
-    throttle_jitter,
 )
 from reconciler.backends.planview.wire import AnswerTooLarge, exchange
 from reconciler.errors import ApiError, TransportError, WriteOutcomeUnknown
@@ -51,17 +49,13 @@ class Transport:
         auth: TokenManager,
         budget: RateBudget,
         *,
-        backoff: Backoff,
-        max_wait: float,
-        max_throttled: int,
+        policy: RetryPolicy,
         answer_seconds: float,
     ) -> None:
         self._client = client
         self._auth = auth
         self._budget = budget
-        self._backoff = backoff
-        self._max_wait = max_wait
-        self._max_throttled = max_throttled
+        self._policy = policy
         self._answer_seconds = answer_seconds
         self._lock = threading.Lock()
         self._stats = RequestStats()
@@ -74,7 +68,10 @@ class Transport:
                 throttled=self._stats.throttled,
                 retries=self._stats.retries,
             )
-        snapshot.wait_seconds = self._budget.wait_seconds
+        # the token endpoint costs no budget point, but its 429s and pauses count too
+        token_throttled, token_waited = self._auth.throttling()
+        snapshot.throttled += token_throttled
+        snapshot.wait_seconds = self._budget.wait_seconds + token_waited
         snapshot.lowest_remaining = self._budget.lowest_remaining
         return snapshot
 
@@ -135,40 +132,35 @@ class Transport:
                         f"({reason}); whether it took effect is unknown."
                     ) from None
                 failures += 1
-                if failures > self._backoff.attempts:
+                if failures > self._policy.backoff.attempts:
                     raise TransportError(
                         f"{endpoint}: could not reach the API ({reason}) after {failures} attempts."
                     ) from None
-                self._back_off(endpoint, failures, reason)
+                self._back_off(endpoint, failures, reason, None)
                 continue
 
             status = response.status_code
             remaining = _remaining(response)
             if status == 429:
-                wait = parse_retry_after(response.headers.get("retry-after"))
-                wait = 1.0 if wait is None else wait  # unreadable: a polite second, then a probe
                 throttled += 1
                 with self._lock:
                     self._stats.throttled += 1
-                if wait > self._max_wait:
-                    error = TransportError(
-                        f"{endpoint}: the API asked to wait {wait:.0f}s before the next request "
-                        f"(Retry-After), longer than the {self._max_wait:g}s limit "
-                        "(--max-wait)."
-                    )
+                try:
+                    asking = f"{endpoint}: the API asked to wait"
+                    pause = self._policy.throttled_wait(response, asking)
+                except WaitTooLong as error:
                     # before the release: the other workers must fail now, not sit out the pause
                     self._budget.fail(str(error))
-                    self._budget.release(ticket, remaining=None, retry_after=wait)
-                    raise error
-                # the jitter never stretches a pause beyond --max-wait
-                pause = min(wait + throttle_jitter(), self._max_wait)
+                    self._budget.release(ticket, remaining=None, retry_after=error.seconds)
+                    raise
+                # the budget sits out the pause, for every worker at once
                 self._budget.release(ticket, remaining=None, retry_after=pause)
-                if throttled > self._max_throttled:
+                if throttled > self._policy.max_throttled:
                     raise TransportError(
                         f"{endpoint}: still rate-limited (429) after {throttled} waits; "
                         "another integration may be using the whole limit."
                     )
-                log.info("%s: rate-limited, waiting %.2fs (Retry-After)", endpoint, wait)
+                log.info("%s: rate-limited, waiting %.2fs (Retry-After)", endpoint, pause)
                 continue
             self._budget.release(ticket, remaining=remaining)
 
@@ -192,12 +184,12 @@ class Transport:
                         "request; whether it took effect is unknown."
                     )
                 failures += 1
-                if failures > self._backoff.attempts:
+                if failures > self._policy.backoff.attempts:
                     raise TransportError(
                         f"{endpoint}: the server kept failing (HTTP {status}) after "
                         f"{failures} attempts."
                     )
-                self._back_off(endpoint, failures, f"HTTP {status}")
+                self._back_off(endpoint, failures, f"HTTP {status}", response)
                 continue
             body = _json(response, content, endpoint)
             if status in expect:
@@ -214,10 +206,12 @@ class Transport:
             if retry:
                 self._stats.retries += 1
 
-    def _back_off(self, endpoint: str, failures: int, reason: str) -> None:
-        delay = self._backoff.delay(failures - 1)
+    def _back_off(
+        self, endpoint: str, failures: int, reason: str, response: httpx.Response | None
+    ) -> None:
+        delay = self._policy.failure_wait(failures, f"{endpoint}: the API asked to wait", response)
         log.info("%s: %s, retrying in %.2fs", endpoint, reason, delay)
-        time.sleep(delay)
+        self._policy.sleep(delay)
 
 
 def _remaining(response: httpx.Response) -> int | None:

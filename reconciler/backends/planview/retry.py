@@ -1,14 +1,19 @@
-"""Retry arithmetic: how long to back off, and what a server's Retry-After means."""
+"""Retry arithmetic: how long to back off, what a server's Retry-After means, and the
+one policy the token request and the API requests both follow."""
 
 from __future__ import annotations
 
 import random
 import ssl
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 import httpx
+
+from reconciler.errors import TransportError
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -79,3 +84,64 @@ def describe_failure(exc: httpx.TransportError) -> str:
     if certificate_refused(exc):
         reason += "; if a proxy or private CA signs the certificate, pass it with --ca-bundle"
     return reason
+
+
+class WaitTooLong(TransportError):
+    """The server asked for a pause longer than --max-wait: fail now, not after it."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How long to wait before trying a request again, for every request the client
+    sends (the token request and the API's), so that none of them ignores a server's
+    Retry-After or outwaits --max-wait.
+
+    - 429: the Retry-After exactly, plus a little jitter (a polite second when the
+      header is missing or unreadable), at most `max_throttled` times in a row.
+    - 5xx or a lost connection, where a retry is safe: the jittered back-off, at most
+      `backoff.attempts` times; a Retry-After on a 5xx (a 503 saying when the service
+      returns) is waited for when it is the longer of the two.
+    - A Retry-After longer than `max_wait` raises `WaitTooLong` at once.
+    """
+
+    backoff: Backoff
+    max_wait: float
+    max_throttled: int = 10
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+    def throttled_wait(self, response: httpx.Response, asking: str) -> float:
+        """Seconds to pause after a 429. `asking` starts the error for a wait beyond
+        --max-wait: who "asked to wait", e.g. "The token endpoint asked to wait"."""
+        wait = _retry_after(response)
+        wait = 1.0 if wait is None else wait  # unreadable: a polite second, then a probe
+        self._check(wait, asking)
+        # the jitter never stretches a pause beyond --max-wait
+        return min(wait + throttle_jitter(), self.max_wait)
+
+    def failure_wait(
+        self, failures: int, asking: str, response: httpx.Response | None
+    ) -> float:
+        """Seconds to back off before retry number `failures` (1-based) after a 5xx
+        answer or, with no `response`, a lost connection."""
+        delay = self.backoff.delay(failures - 1)
+        asked = _retry_after(response) if response is not None else None
+        if asked is not None:
+            self._check(asked, asking)
+            delay = max(delay, min(asked + throttle_jitter(), self.max_wait))
+        return delay
+
+    def _check(self, wait: float, asking: str) -> None:
+        if wait > self.max_wait:
+            raise WaitTooLong(
+                f"{asking} {wait:.0f}s before the next request (Retry-After), "
+                f"longer than the {self.max_wait:g}s limit (--max-wait).",
+                wait,
+            )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    return parse_retry_after(response.headers.get("retry-after"))
