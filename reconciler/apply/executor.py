@@ -21,9 +21,10 @@ from typing import Literal
 from reconciler.apply.journal import Journal, utc_now
 from reconciler.apply.planfile import check_structure, plan_digest
 from reconciler.backends.base import Backend, NewUser
+from reconciler.changes import PHASE, ChangeKind
 from reconciler.errors import ApiError, ReconcilerError
 from reconciler.model import MANAGED_FIELDS
-from reconciler.plan.model import PHASE, Change, ChangeKind, Plan
+from reconciler.plan.model import Change, Plan
 from reconciler.redact import redact
 
 Outcome = Literal["ok", "failed", "skipped"]

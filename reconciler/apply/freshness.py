@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from reconciler.backends.base import Backend
+from reconciler.changes import ChangeKind
 from reconciler.errors import ConfigError, StalePlanError
 from reconciler.model import (
     LiveUser,
@@ -21,7 +22,7 @@ from reconciler.model import (
     email_key,
     provisioning_fingerprint,
 )
-from reconciler.plan.model import Change, ChangeKind, Plan
+from reconciler.plan.model import Change, Plan
 
 _USER_KINDS = (ChangeKind.UPDATE, ChangeKind.DEACTIVATE, ChangeKind.REACTIVATE, ChangeKind.DELETE)
 _PROVISIONING_KINDS = (ChangeKind.GRANT, ChangeKind.REVOKE)

@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from reconciler.backends.base import Backend
+from reconciler.changes import ChangeKind
 from reconciler.diff.scope import Scope
 from reconciler.errors import SafetyBlocked
 from reconciler.model import DesiredState, SafetySettings
-from reconciler.plan.model import Change, ChangeKind, Plan
+from reconciler.plan.model import Change, Plan
 from reconciler.plan.safety import is_percentage, judge, removal_limit
 
 _TAKES_ACCESS = frozenset({ChangeKind.DEACTIVATE, ChangeKind.DELETE, ChangeKind.REVOKE})

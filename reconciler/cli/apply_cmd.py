@@ -31,12 +31,13 @@ from reconciler.apply.gate import (
 )
 from reconciler.apply.progress import progress_bar
 from reconciler.backends.base import Backend
+from reconciler.changes import ChangeKind
 from reconciler.cli.connection import connection_options, open_backend, print_stats
 from reconciler.cli.pipeline import load, plan_against, safety_options
 from reconciler.cli.plan_cmd import render
 from reconciler.errors import EXIT_ERROR, EXIT_OK, ConfigError, StalePlanError
 from reconciler.model import DesiredState
-from reconciler.plan.model import ChangeKind, Plan
+from reconciler.plan.model import Plan
 
 
 def stdin_is_tty() -> bool:

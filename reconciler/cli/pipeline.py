@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 import click
 
 from reconciler.backends.base import Backend
+from reconciler.changes import ChangeKind
 from reconciler.errors import ConfigError
 from reconciler.model import DesiredState, LiveState
-from reconciler.plan.model import ChangeKind, Plan
+from reconciler.plan.model import Plan
 
 F = TypeVar("F", bound=Callable[..., Any])
 

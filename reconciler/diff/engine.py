@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler.changes import ChangeKind, Skipped
 from reconciler.diff.result import DiffChange, DiffResult
 from reconciler.diff.scope import Scope
 from reconciler.errors import PlanError
@@ -22,7 +23,6 @@ from reconciler.model import (
     absent_fingerprint,
     provisioning_fingerprint,
 )
-from reconciler.plan.model import ChangeKind, Skipped
 from reconciler.resolve import resolve_products
 
 _EMPTY: frozenset[str] = frozenset()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.plan.model import ChangeKind, Skipped
+from reconciler.changes import ChangeKind, Skipped
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from reconciler.changes import ChangeKind
 from reconciler.drift.report import DriftedUser, DriftItem, UserState
 from reconciler.model import MANAGED_FIELDS, DesiredState, LiveState, email_key
-from reconciler.plan.model import ChangeKind, Plan
+from reconciler.plan.model import Plan
 
 _FIELD_ORDER = {name: n for n, name in enumerate(MANAGED_FIELDS)}
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
+from reconciler.changes import PHASE, ChangeKind
+from reconciler.diff import diff
+from reconciler.diff.result import DiffChange
 from reconciler.model import DesiredState, LiveState
-from reconciler.plan.model import PHASE, Change, ChangeKind, Plan
+from reconciler.plan.model import Change, Plan
 from reconciler.plan.safety import verdict
-
-if TYPE_CHECKING:
-    from reconciler.diff.result import DiffChange
 
 
 def build_plan(
@@ -30,10 +29,6 @@ def build_plan(
     `cost` estimates the API requests one change of a kind takes (default 1);
     `now` fixes `created_at` (tests, golden files).
     """
-    # Imported here: reconciler.diff imports reconciler.plan.model, which runs this
-    # package's __init__ first.
-    from reconciler.diff import diff
-
     result = diff(desired, live)
     warnings = list(result.warnings)
     pending = _gate_deletes(result.changes, allow_delete, warnings)

@@ -10,37 +10,30 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from enum import Enum
+from dataclasses import asdict, dataclass
 from typing import Any
 
+# ChangeKind, PHASE and Skipped live in the leaf module `reconciler.changes` (so diff
+# need not import the plan); re-exported here for the modules that name them as plan data.
+from reconciler.changes import PHASE, ChangeKind, Skipped
 from reconciler.errors import ReconcilerError
+
+__all__ = [
+    "DIGEST_PREFIX",
+    "PHASE",
+    "PLAN_FORMAT_VERSION",
+    "Change",
+    "ChangeKind",
+    "Plan",
+    "PlanFormatError",
+    "SafetyVerdict",
+    "Skipped",
+    "content_digest",
+]
 
 # 2: a saved plan carries the digest of its own content.
 PLAN_FORMAT_VERSION = 2
 DIGEST_PREFIX = "sha256:"
-
-
-class ChangeKind(str, Enum):
-    CREATE = "create"
-    UPDATE = "update"
-    DEACTIVATE = "deactivate"
-    REACTIVATE = "reactivate"
-    DELETE = "delete"
-    GRANT = "grant"
-    REVOKE = "revoke"
-
-
-# Phases the executor runs in order: taking access away first frees seats for grants.
-PHASE: dict[ChangeKind, int] = {
-    ChangeKind.REVOKE: 0,
-    ChangeKind.DEACTIVATE: 1,
-    ChangeKind.DELETE: 1,
-    ChangeKind.UPDATE: 2,
-    ChangeKind.REACTIVATE: 3,
-    ChangeKind.CREATE: 4,
-    ChangeKind.GRANT: 5,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +69,6 @@ class Change:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Change:
         return cls(**{**data, "kind": ChangeKind(data["kind"])})
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    """A user the plan will not touch although it differs (protected, for now)."""
-
-    email: str
-    reason: str
-    differences: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from reconciler.changes import ChangeKind
 from reconciler.model import email_key
-from reconciler.plan.model import Change, ChangeKind, Plan
+from reconciler.plan.model import Change, Plan
 
 NO_CHANGES = "No changes. The tenant matches the desired state."
 

@@ -8,10 +8,10 @@ import re
 import pytest
 from statebuilder import PRODUCT_IDS, du, lu, states
 
+from reconciler.changes import ChangeKind as K
 from reconciler.diff import diff
 from reconciler.errors import PlanError
 from reconciler.model import absent_fingerprint, provisioning_fingerprint
-from reconciler.plan.model import ChangeKind as K
 
 
 def kinds(result) -> list[tuple[K, str, str | None]]:

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 from statebuilder import du, lu, states
 
-from reconciler.plan import PHASE, build_plan
-from reconciler.plan.model import ChangeKind as K
+from reconciler.changes import PHASE
+from reconciler.changes import ChangeKind as K
+from reconciler.plan import build_plan
 
 NOW = datetime(2026, 11, 29, 1, 2, 3, tzinfo=timezone.utc)
 

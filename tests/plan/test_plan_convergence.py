@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statebuilder import PRODUCT_IDS, du, lu, states
 
+from reconciler.changes import ChangeKind as K
 from reconciler.diff import Scope
 from reconciler.model import LiveState, LiveUser, email_key
 from reconciler.plan import Plan, build_plan
-from reconciler.plan.model import ChangeKind as K
 
 LOCALS = ("ann", "bob", "cy", "dee", "eli", "fay")
 DOMAINS = ("x.com", "y.org")
