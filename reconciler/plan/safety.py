@@ -76,8 +76,10 @@ def judge(
             blocked=False,
             reason=f"{removals} {noun} within the limit of {limit} ({basis}).",
         )
-    exceed = "exceeds" if removals == 1 else "exceed"
-    over = f"{removals} {noun} {exceed} the limit of {limit} ({basis})"
+    if removals == 1:
+        over = f"1 removal exceeds the limit of {limit} ({basis})"
+    else:
+        over = f"{removals} removals exceed the limit of {limit} ({basis})"
     if allow_removals is not None and allow_removals >= removals:
         return SafetyVerdict(
             removals,
