@@ -1,14 +1,17 @@
-"""Connection options every command that talks to the API shares.
+"""Connection options every command that talks to a tenant shares.
 
-The client secret never comes from a plain flag (process lists show arguments): it
-comes from PLANVIEW_ADMIN_CLIENT_SECRET or from a file named by --client-secret-file.
+`--backend planview|scim` picks the service; each backend's options are grouped under
+their own heading in `--help`. Secrets never come from a plain flag (process lists
+show arguments): the Planview client secret comes from PLANVIEW_ADMIN_CLIENT_SECRET or
+--client-secret-file; a SCIM token from SCIM_TOKEN or --token-file, or client
+credentials from SCIM_CLIENT_ID and SCIM_CLIENT_SECRET.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -19,17 +22,67 @@ from reconciler.backends.planview.wire import ANSWER_TIMEOUTS
 from reconciler.errors import ConfigError
 from reconciler.redact import register_secret
 
+if TYPE_CHECKING:
+    from reconciler.backends.base import Backend
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 SECRET_ENV = "PLANVIEW_ADMIN_CLIENT_SECRET"
+BACKEND_ENV = "RECONCILER_BACKEND"
+BACKENDS = ("planview", "scim")
+# The environment variable --url falls back to, per backend.
+URL_ENV = {"planview": "PLANVIEW_ADMIN_URL", "scim": "SCIM_URL"}
+
+# Headings of `--help`, and which options go under each (the rest: "Options").
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "Connection (every backend)": (
+        "--backend", "--url", "--ca-bundle", "--rate-reserve", "--max-rps",
+        "--concurrency", "--max-wait", "--timeout", "--max-pages",
+    ),
+    "Planview Admin (--backend planview)": ("--client-id", "--client-secret-file"),
+    "SCIM 2.0 (--backend scim)": ("--token-file", "--token-url"),
+}  # fmt: skip
+
+
+class ConnectionCommand(click.Command):
+    """A command whose `--help` lists the connection options by backend."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows: dict[str, list[tuple[str, str]]] = {"Options": []}
+        heading = {name: title for title, names in SECTIONS.items() for name in names}
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Argument):
+                continue
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            title = next(
+                (heading[o] for o in param.opts if o in heading),
+                "Options",
+            )
+            rows.setdefault(title, []).append(record)
+        for title in ("Options", *SECTIONS):
+            if rows.get(title):
+                with formatter.section(title):
+                    formatter.write_dl(rows[title])
+
 
 _OPTIONS = [
     click.option(
+        "--backend",
+        type=click.Choice(BACKENDS),
+        envvar=BACKEND_ENV,
+        default="planview",
+        show_default=True,
+        help="The service to reconcile: Planview Admin, or any SCIM 2.0 service provider "
+        f"(see docs/scim.md) [env: {BACKEND_ENV}].",
+    ),
+    click.option(
         "--url",
-        envvar="PLANVIEW_ADMIN_URL",
         metavar="URL",
-        help="Planview Admin base URL, e.g. https://us.id.planview.com "
-        "[env: PLANVIEW_ADMIN_URL]. https only (http for loopback addresses).",
+        help="Base URL: Planview Admin's (e.g. https://us.id.planview.com) [env: "
+        "PLANVIEW_ADMIN_URL], or the SCIM base URL under which /Users and /Groups live "
+        "[env: SCIM_URL]. https only (http for loopback addresses).",
     ),
     click.option(
         "--client-id",
@@ -43,6 +96,21 @@ _OPTIONS = [
         metavar="PATH",
         help=f"Read the API client secret from this file ('-' for stdin). Otherwise it is "
         f"read from {SECRET_ENV}; it is never accepted as a plain flag.",
+    ),
+    click.option(
+        "--token-file",
+        type=click.Path(dir_okay=False),
+        metavar="PATH",
+        help="Read the SCIM bearer token from this file. Otherwise it is read from "
+        "SCIM_TOKEN; it is never accepted as a plain flag.",
+    ),
+    click.option(
+        "--token-url",
+        envvar="SCIM_TOKEN_URL",
+        metavar="URL",
+        help="Sign in with OAuth2 client credentials at this token endpoint instead of a "
+        "bearer token; the client id and secret come from SCIM_CLIENT_ID and "
+        "SCIM_CLIENT_SECRET [env: SCIM_TOKEN_URL].",
     ),
     click.option(
         "--ca-bundle",
@@ -115,8 +183,9 @@ _OPTIONS = [
 ]
 
 def connection_options(command: F) -> F:
-    """Add --url, --client-id, --client-secret-file, --ca-bundle, --rate-reserve,
-    --max-rps, --concurrency, --max-wait, --timeout and --max-pages to a click command."""
+    """Add --backend, --url, each backend's credentials options, --ca-bundle,
+    --rate-reserve, --max-rps, --concurrency, --max-wait, --timeout and --max-pages to a
+    click command (declare it with `cls=ConnectionCommand` to group them in --help)."""
     for option in reversed(_OPTIONS):
         command = option(command)
     return command
@@ -159,7 +228,7 @@ def settings_from_options(
     **_other: Any,
 ) -> ClientSettings:
     settings = ClientSettings(
-        url=(url or "").strip(),
+        url=(url or os.environ.get(URL_ENV["planview"], "")).strip(),
         client_id=(client_id or "").strip(),
         client_secret=read_secret(client_secret_file),
         ca_bundle=ca_bundle,
@@ -174,9 +243,53 @@ def settings_from_options(
     return settings
 
 
-def open_backend(**options: Any) -> PlanviewBackend:
+def open_backend(**options: Any) -> Backend:
     """A backend from the options `connection_options` added (others are ignored)."""
+    name = options.get("backend") or "planview"
+    if name == "scim":
+        return _open_scim(**options)
+    for option, given in (("--token-file", "token_file"), ("--token-url", "token_url")):
+        if options.get(given):
+            raise ConfigError(f"{option} is a SCIM option: add --backend scim to use it.")
     return PlanviewBackend(settings_from_options(**options))
+
+
+def _open_scim(
+    *,
+    url: str | None = None,
+    client_secret_file: str | None = None,
+    token_file: str | None = None,
+    token_url: str | None = None,
+    ca_bundle: str | None = None,
+    rate_reserve: int = 10,
+    max_rps: float | None = None,
+    concurrency: int = 4,
+    max_wait: float = 300.0,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    **_other: Any,
+) -> Backend:
+    from reconciler.backends.scim import ScimSettings, open_scim_backend
+
+    if client_secret_file:
+        raise ConfigError(
+            "--client-secret-file is a Planview option: for SCIM client credentials set "
+            "SCIM_CLIENT_ID and SCIM_CLIENT_SECRET with --token-url."
+        )
+    settings = ScimSettings.from_env(
+        url=(url or "").strip() or None,
+        token_file=token_file,
+        token_url=token_url,
+        ca_bundle=ca_bundle,
+        rate_reserve=rate_reserve,
+        max_rps=max_rps,
+        concurrency=concurrency,
+        max_wait=max_wait,
+        timeout=timeout,
+        max_pages=max_pages,
+    )
+    settings.validate()
+    return open_scim_backend(settings)
 
 
 def print_stats(backend: Any) -> None:
