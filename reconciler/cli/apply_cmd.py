@@ -29,12 +29,17 @@ from reconciler.apply.gate import (
     limit_from_files,
     pinned_limit,
 )
-from reconciler.apply.progress import progress_bar
 from reconciler.backends.base import Backend
 from reconciler.changes import ChangeKind
-from reconciler.cli.connection import connection_options, open_backend, print_stats
+from reconciler.cli.connection import (
+    ConnectionCommand,
+    connection_options,
+    open_backend,
+    print_stats,
+)
 from reconciler.cli.pipeline import load, plan_against, safety_options
 from reconciler.cli.plan_cmd import render
+from reconciler.cli.progress import progress_bar
 from reconciler.errors import EXIT_ERROR, EXIT_OK, ConfigError, StalePlanError
 from reconciler.model import DesiredState
 from reconciler.plan.model import Plan
@@ -44,7 +49,7 @@ def stdin_is_tty() -> bool:
     return sys.stdin.isatty()
 
 
-@click.command()
+@click.command(cls=ConnectionCommand)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
     "--plan",

@@ -1,4 +1,4 @@
-"""`reconciler demo`: the guided tour (see `reconciler.demo`)."""
+"""`reconciler demo`: the guided tour (see `reconciler.cli.demo`)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def demo(ctx: click.Context, users: int, keep_dir: str | None) -> None:
 
     Exit code 0 when every step ends as expected; 1 (naming the step) otherwise.
     """
-    from reconciler.demo import run_demo
+    from reconciler.cli.demo import run_demo
 
     verbose = (ctx.find_root().obj or {}).get("verbose", 0)
     run_demo(users=users, keep_dir=keep_dir, verbose=verbose)

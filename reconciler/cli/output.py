@@ -11,6 +11,12 @@ import click
 
 from reconciler.redact import RedactingFilter
 
+# Styling lives with the renderers (which must not import the CLI); commands take it
+# from here as before.
+from reconciler.render.style import style
+
+__all__ = ["colour_enabled", "configure_logging", "error", "style"]
+
 
 def colour_enabled(stream: TextIO | None = None, *, force: bool | None = None) -> bool:
     """Colour only on a TTY, never when NO_COLOR is set (https://no-color.org)."""
@@ -20,10 +26,6 @@ def colour_enabled(stream: TextIO | None = None, *, force: bool | None = None) -
         return False
     stream = stream or sys.stdout
     return bool(getattr(stream, "isatty", lambda: False)())
-
-
-def style(text: str, colour: bool, **styles: object) -> str:
-    return click.style(text, **styles) if colour else text  # type: ignore[arg-type]
 
 
 def configure_logging(verbosity: int) -> None:

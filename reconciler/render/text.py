@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 from reconciler.changes import ChangeKind
-from reconciler.cli.output import style
 from reconciler.model import FIELD_LABELS, MANAGED_FIELDS
 from reconciler.plan.model import Change, Plan
 from reconciler.render.printable import printable as _clean
+from reconciler.render.style import style
 from reconciler.render.summary import by_user, safety_line, summary_line, user_action
 
 _SYMBOL = {

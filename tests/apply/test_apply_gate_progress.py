@@ -11,7 +11,7 @@ from apply_memory_backend import MemoryBackend
 
 from reconciler.apply import check_safety, execute
 from reconciler.apply.gate import UNVERIFIED, SavedPlanLimit
-from reconciler.apply.progress import progress_bar
+from reconciler.cli.progress import progress_bar
 from reconciler.errors import EXIT_BLOCKED, SafetyBlocked
 
 
