@@ -7,6 +7,7 @@ from typing import Any
 
 from reconciler.cli.output import style
 from reconciler.drift.report import FIELD_LABELS, Attribution, DriftedUser, DriftItem, DriftReport
+from reconciler.render.mdescape import md_text
 from reconciler.render.printable import printable
 
 # A workflow finds the issue it opened before by this line and updates it.
@@ -144,20 +145,19 @@ def _text_user(user: DriftedUser, since: str, colour: bool) -> list[str]:
     return lines
 
 
-def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
-
-
 def render_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -> str:
+    """The body of the nightly drift issue. Every value from the tenant or the files
+    (emails, names, products, actors, timestamps, actions, the target) goes through
+    `md_text`, so it renders as plain text, never as a link, HTML or a table cell."""
     head = [
         MARKER,
         f"### {_summary(report)}",
         "",
-        f"Target: `{report.target}` · checked {report.checked_at}",
+        f"Target: {md_text(report.target)} · checked {md_text(report.checked_at)}",
     ]
     audit = _audit_line(report)
     if audit:
-        head[-1] += f" · {audit}"
+        head[-1] += f" · {md_text(audit)}"
     if not report.has_drift:
         return "\n".join(head) + "\n"
 
@@ -171,7 +171,7 @@ def render_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -> str:
     ]
     for email in report.protected_differences:
         tail.append(
-            f"\n> Protected user `{_cell(email)}` differs from the desired state (never changed)."
+            f"\n> Protected user {md_text(email)} differs from the desired state (never changed)."
         )
 
     table = ["", "| User | Difference | Who | When | Event |", "|---|---|---|---|---|"]
@@ -179,13 +179,13 @@ def render_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -> str:
     for user in report.users:
         for item in user.items:
             found = item.attribution
-            who = found.actor if found else "no audit event found"
-            when = found.timestamp if found else ""
-            event = f"`{found.action}`{_from_to(item, found)}" if found else ""
+            who = md_text(found.actor) if found else "no audit event found"
+            when = md_text(found.timestamp) if found else ""
+            event = md_text(f"{found.action}{_from_to(item, found)}") if found else ""
             state = "" if user.state == "changed" else f" ({_STATE_TEXT[user.state]})"
             rows.append(
-                f"| `{_cell(user.email)}`{state} | {_cell(describe_item(item))} | {_cell(who)} "
-                f"| {when} | {_cell(event)} |"
+                f"| {md_text(user.email)}{state} | {md_text(describe_item(item))} | {who} "
+                f"| {when} | {event} |"
             )
     # Keep under the comment limit: drop rows from the end and say how many.
     fixed = sum(len(line) + 1 for line in head + table + tail) + 200

@@ -7,6 +7,7 @@ from typing import Any
 
 from reconciler.model import FIELD_LABELS, MANAGED_FIELDS
 from reconciler.plan.model import Change, ChangeKind, Plan
+from reconciler.render.mdescape import md_text as md
 from reconciler.render.summary import plural, summary_line
 
 #: First line of every comment, so a workflow can find and edit its previous one.
@@ -37,28 +38,10 @@ _SECTION_ORDER = (
     ChangeKind.DEACTIVATE,
     ChangeKind.DELETE,
 )
-# Inside a table cell or list item only inline syntax matters: line-start syntax
-# (#, -, +, 1.) cannot trigger mid-line, so it is left readable.
-_SPECIALS = set("\\`*_[]|~")
-_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 
 
-def md(text: Any) -> str:
-    """User data made inert in a table cell: markdown specials escaped, HTML and
-    newlines neutralised, `|` escaped so cells cannot split."""
-    out = []
-    for char in str(text):
-        if char in _ENTITIES:
-            out.append(_ENTITIES[char])
-        elif char in _SPECIALS:
-            out.append("\\" + char)
-        elif char in "\r\n\t" or not char.isprintable():
-            out.append(" ")
-        else:
-            out.append(char)
-    return "".join(out)
-
-
+# Every value this module did not write itself (from the tenant, the files or the
+# plan's own sentences about them) goes through md(): it renders as plain text only.
 def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"

@@ -14,6 +14,7 @@ import pytest
 from support.cli import run_against as run_cli
 
 from reconciler.drift.render import MARKER
+from reconciler.render.mdescape import md_text
 
 
 def exported(emulator: Any, tmp_path: Path) -> Path:
@@ -121,8 +122,10 @@ def test_markdown_for_a_ci_issue(emulator: Any, tmp_path: Path) -> None:
     md = result.stdout
     assert md.splitlines()[0] == MARKER
     assert "| User | Difference | Who | When | Event |" in md
-    assert f"| `{users[0]['email']}` | active: false (desired: true) | {admin} |" in md
-    assert "`user.deactivated`" in md
+    # Tenant values are escaped Markdown (plain text once rendered): compare escaped.
+    row = f"| {md_text(users[0]['email'])} | {md_text('active: false (desired: true)')} |"
+    assert f"{row} {md_text(admin)} |" in md
+    assert md_text("user.deactivated") in md
 
 
 def test_difference_older_than_since_says_no_audit_event(emulator: Any, tmp_path: Path) -> None:

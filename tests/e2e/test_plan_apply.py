@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from support.cli import run_against as run_cli
 
 from reconciler.cli.main import main
+from reconciler.render.mdescape import md_text
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "e2e"
 DESIRED = FIXTURES / "desired.yaml"
@@ -256,7 +257,7 @@ def test_plan_exit_codes_and_formats(tenant: Any) -> None:
     data = json.loads(as_json.stdout)
     assert data["target"] == tenant.url
     assert data["counts"]["create"] == 1 and len(data["changes"]) == 8
-    assert "frank.new@example.com" in as_markdown.stdout
+    assert md_text("frank.new@example.com") in as_markdown.stdout  # escaped Markdown
     assert tenant.state() == before  # plan never writes
 
 
