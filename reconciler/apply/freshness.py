@@ -23,6 +23,7 @@ from reconciler.model import (
     provisioning_fingerprint,
 )
 from reconciler.plan.model import Change, Plan
+from reconciler.redact import safe_url
 
 _USER_KINDS = (ChangeKind.UPDATE, ChangeKind.DEACTIVATE, ChangeKind.REACTIVATE, ChangeKind.DELETE)
 _PROVISIONING_KINDS = (ChangeKind.GRANT, ChangeKind.REVOKE)
@@ -40,9 +41,10 @@ def _normalise_target(target: str) -> str:
 
 def check_target(plan: Plan, backend: Backend) -> None:
     if _normalise_target(plan.target) != _normalise_target(backend.target):
+        # a plan file is not trusted to hold a clean URL: it may have been edited
         raise ConfigError(
-            f"this plan was made for {plan.target}, but this run is connected to "
-            f"{backend.target}; nothing was changed. Plan again against the right tenant."
+            f"this plan was made for {safe_url(plan.target)}, but this run is connected "
+            f"to {backend.target}; nothing was changed. Plan again against the right tenant."
         )
 
 

@@ -275,3 +275,20 @@ def test_a_pin_without_a_saved_plan_is_refused(tenant: Any) -> None:
     )  # fmt: skip
     assert_refused(run, tenant, writes)
     assert "use it with --plan FILE" in run.stderr
+
+
+def test_credentials_written_into_a_plans_target_are_never_shown(
+    tenant: Any, tmp_path: Path
+) -> None:
+    env = emulator_env(tenant)
+    saved = tmp_path / "plan.json"
+    plan = plan_to_file(env, FIXTURES / "desired.yaml", saved)
+    plan["target"] = "https://admin:hunter2secret@other.example"
+    rewrite(saved, plan, new_digest=True)
+    writes = len(tenant.state()["audit"])
+
+    run = run_inprocess(env, "apply", "--plan", str(saved), str(FIXTURES / "desired.yaml"))
+
+    assert_refused(run, tenant, writes)
+    assert "made for https://other.example" in run.stderr
+    assert "hunter2secret" not in run.output
