@@ -44,6 +44,8 @@ def md_text(value: object) -> str:
             out.append(_ENTITIES[char])
         elif char in _BACKSLASHED or (leading and char in _AT_START):
             out.append("\\" + char)
+        elif char == "/" and text[index - 1 : index] == "/":
+            out.append("\\/")  # a bare `//host` is a link to linkify-it (markdown-it)
         else:
             out.append(char)
         leading = False
