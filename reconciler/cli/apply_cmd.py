@@ -37,6 +37,8 @@ from reconciler.cli.connection import (
     open_backend,
     print_stats,
 )
+from reconciler.cli.logs import emit, json_mode
+from reconciler.cli.metrics import metrics_option, observe_plan, record_apply
 from reconciler.cli.pipeline import load, plan_against, safety_options
 from reconciler.cli.plan_cmd import render
 from reconciler.cli.progress import progress_bar
@@ -94,6 +96,7 @@ def stdin_is_tty() -> bool:
     ),
 )
 @connection_options
+@metrics_option("apply")
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -158,6 +161,7 @@ def apply(
                 allow_delete=allow_delete,
                 allow_removals=allow_removals,
             )
+        observe_plan(plan)
         click.echo(render(plan, "text"), nl=False)
         if saved is None:
             check_safety(plan, allow_removals=allow_removals)
@@ -173,6 +177,7 @@ def apply(
         print_stats(backend)
         backend.close()
 
+    record_apply(len(result.failed))
     _report(result)
     ctx.exit(EXIT_OK if result.ok else EXIT_ERROR)
 
@@ -202,11 +207,14 @@ def _confirm(plan: Plan, backend: Backend) -> None:
             "Review the plan above, then run again with --auto-approve (as CI jobs do), "
             "or apply a reviewed plan with `reconciler apply --plan FILE`. Nothing was changed."
         )
+    question = f"Apply these {count} {noun} to {backend.target}? Only 'yes' will be accepted"
+    suffix = ": "
+    if json_mode():
+        # The question as an event, so that the prompt itself writes nothing to stderr.
+        emit("apply.confirm", "info", question, changes=count)
+        question, suffix = "", ""
     answer = click.prompt(
-        f"Apply these {count} {noun} to {backend.target}? Only 'yes' will be accepted",
-        default="",
-        show_default=False,
-        err=True,
+        question, default="", show_default=False, err=True, prompt_suffix=suffix
     )
     if answer.strip() != "yes":
         raise ConfigError("apply cancelled: the answer was not 'yes'. Nothing was changed.")
@@ -225,9 +233,11 @@ def _run(plan: Plan, backend: Backend, journal: str | None, concurrency: int) ->
             )
     except KeyboardInterrupt:
         # The changes in flight finished and every change has its journal line.
-        click.echo(
+        emit(
+            "apply.interrupted",
+            "warning",
             f"Apply interrupted; what was done is in {journal_path}. Run apply again to finish.",
-            err=True,
+            journal=str(journal_path),
         )
         raise
 

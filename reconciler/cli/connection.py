@@ -293,5 +293,19 @@ def _open_scim(
 
 
 def print_stats(backend: Any) -> None:
-    """The closing line of every command that used the API, on stderr."""
-    click.echo(backend.stats().summary(), err=True)
+    """The closing line of every command that used the API, on stderr (`api.summary`);
+    the same figures go to the run's metrics."""
+    from reconciler.cli.logs import emit
+    from reconciler.cli.metrics import record_stats
+
+    stats = backend.stats()
+    record_stats(stats)
+    emit(
+        "api.summary",
+        "info",
+        stats.summary(),
+        requests=stats.requests,
+        throttled=stats.throttled,
+        retries=stats.retries,
+        wait_seconds=round(stats.wait_seconds, 3),
+    )

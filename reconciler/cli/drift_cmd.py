@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from reconciler.cli.connection import connection_options, open_backend, print_stats
+from reconciler.cli.metrics import metrics_option, observe_plan, record_drift
 from reconciler.cli.output import colour_enabled
 from reconciler.cli.pipeline import load, plan_against
 from reconciler.drift.check import DEFAULT_LOOKBACK
@@ -62,6 +63,7 @@ def parse_since(value: str, now: datetime) -> datetime:
     "'no audit event found'.",
 )
 @connection_options
+@metrics_option("drift")
 @click.pass_context
 def drift(
     ctx: click.Context, paths: tuple[str, ...], fmt: str, since: str | None, **connection: Any
@@ -91,7 +93,9 @@ def drift(
     backend = open_backend(**connection)
     try:
         live, plan = plan_against(desired, backend)
+        observe_plan(plan)
         report = check_drift(desired, live, plan, backend, now=now, since=since_at)
+        record_drift(len(report.users))
         if fmt == "markdown":
             output = render_markdown(report)
         elif fmt == "json":

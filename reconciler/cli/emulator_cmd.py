@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from reconciler.cli.logs import emit
 from reconciler.cli.output import colour_enabled, style
 from reconciler.errors import ConfigError
 from reconciler.redact import safe_url
@@ -368,17 +369,13 @@ def emulator(
         ) from None
     _announce(server, state_file, rate_limit, second_consumer, latency, faults)
     if not _loopback_host(host, is_loopback):
-        click.echo(
-            style(
-                f"WARNING: listening on {host}, not loopback: anyone who can reach this "
-                "machine can use the emulator. The /_emulator/ admin routes still answer "
-                "loopback peers only.",
-                colour_enabled(None),
-                fg="yellow",
-                bold=True,
-            ),
-            err=True,
+        exposed = (
+            f"WARNING: listening on {host}, not loopback: anyone who can reach this "
+            "machine can use the emulator. The /_emulator/ admin routes still answer "
+            "loopback peers only."
         )
+        styled = style(exposed, colour_enabled(None), fg="yellow", bold=True)
+        emit("emulator.exposed", "warning", exposed, text=styled, host=host)
     _serve_until_interrupted(server)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from reconciler.cli.connection import connection_options, open_backend, print_stats
+from reconciler.cli.logs import emit
 from reconciler.cli.output import colour_enabled, style
 from reconciler.errors import ConfigError
 from reconciler.export.writer import DEFAULT_SCHEMA_REF
@@ -17,7 +18,7 @@ from reconciler.export.writer import DEFAULT_SCHEMA_REF
 
 def warning(message: str) -> None:
     prefix = style("Warning: ", colour_enabled(sys.stderr), fg="yellow", bold=True)
-    click.echo(prefix + message, err=True)
+    emit("export.warning", "warning", message, text=prefix + message)
 
 
 @click.command()
@@ -95,7 +96,12 @@ def export(
         write_atomic(out, result.text)
     where = f" to {out}" if out else ""
     left_out = f" ({result.left_out} outside {', '.join(cleaned)} left out)" if cleaned else ""
-    click.echo(
+    emit(
+        "export.done",
+        "info",
         f"Exported {result.users} users and {result.products} products{where}{left_out}.",
-        err=True,
+        users=result.users,
+        products=result.products,
+        path=out,
+        left_out=result.left_out if cleaned else 0,
     )

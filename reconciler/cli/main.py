@@ -17,8 +17,9 @@ from typing import Any
 import click
 
 from reconciler import __version__
+from reconciler.cli import logs
 from reconciler.cli.output import configure_logging, error
-from reconciler.errors import EXIT_ERROR, ReconcilerError
+from reconciler.errors import EXIT_ERROR, InputError, ReconcilerError
 from reconciler.redact import redact
 
 # command name -> "module:attribute" of its click command
@@ -77,8 +78,17 @@ def _usage_errors_exit_1() -> Iterator[None]:
     count=True,
     help="More detail on stderr: -v info, -vv debug and the traceback of an internal error.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default="text",
+    show_default=True,
+    envvar=logs.FORMAT_ENV,
+    help="stderr as text for people, or json: one JSON object per line (ts, level, event, "
+    "fields) for log pipelines. stdout is the same either way.",
+)
 @click.pass_context
-def cli(ctx: click.Context, verbose: int) -> None:
+def cli(ctx: click.Context, verbose: int, log_format: str) -> None:
     """Keep Planview Admin users and product access in step with YAML files in git.
 
     \b
@@ -95,6 +105,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
     _verbosity = verbose
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    logs.set_format(log_format)
     configure_logging(verbose)
 
 
@@ -102,30 +113,45 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: expected errors become one clear message and exit 1, never a traceback."""
     global _verbosity
     _verbosity = 0  # an earlier in-process run's -vv must not carry over
+    # Until the group's options are parsed: a usage error there is logged in this format.
+    logs.set_format(logs.early_format(argv))
     try:
         # Without standalone mode click returns the code a command passed to ctx.exit().
         result = cli.main(args=argv, prog_name="reconciler", standalone_mode=False)
     except click.exceptions.Abort:
-        error("aborted.")
+        error("aborted.", error_type="aborted", exit_code=EXIT_ERROR)
         sys.exit(EXIT_ERROR)
     except click.ClickException as exc:
-        exc.show()
+        if logs.json_mode():
+            error(exc.format_message(), error_type=type(exc).__name__, exit_code=exc.exit_code)
+        else:
+            exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except ReconcilerError as exc:
-        error(redact(str(exc)))
+        fields: dict[str, Any] = {"error_type": type(exc).__name__, "exit_code": exc.exit_code}
+        if isinstance(exc, InputError):
+            fields["problems"] = [
+                {"message": d.message, **logs.diagnostic_fields(d)} for d in exc.diagnostics
+            ]
+        error(redact(str(exc)), **fields)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        error("interrupted.")
+        error("interrupted.", error_type="interrupted", exit_code=130)
         sys.exit(130)
     except Exception as exc:  # a bug: say so plainly, keep the traceback for -vv
         message = f"internal error: {type(exc).__name__}: {exc}."
+        fields = {"error_type": "internal", "exit_code": EXIT_ERROR}
         if _verbosity >= 2:
             # Redacted like every other line: a secret may sit in a frame's message.
-            click.echo(redact(traceback.format_exc()).rstrip(), err=True)
-            error(redact(message))
+            trace = redact(traceback.format_exc()).rstrip()
+            if logs.json_mode():
+                error(redact(message), traceback=trace, **fields)
+            else:
+                click.echo(trace, err=True)
+                error(redact(message), **fields)
         else:
-            error(redact(f"{message} Run again with -vv for details."))
+            error(redact(f"{message} Run again with -vv for details."), **fields)
         sys.exit(EXIT_ERROR)
     sys.exit(result if isinstance(result, int) else 0)

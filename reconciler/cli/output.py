@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
-import click
-
+from reconciler.cli.logs import JsonFormatter, emit, json_mode
 from reconciler.redact import RedactingFilter
 
 # Styling lives with the renderers (which must not import the CLI); commands take it
@@ -32,7 +31,8 @@ def configure_logging(verbosity: int) -> None:
     """-v: info, -vv or more: debug (including the HTTP client's request lines)."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    text = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(JsonFormatter() if json_mode() else text)
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -42,7 +42,7 @@ def configure_logging(verbosity: int) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
 
 
-def error(message: str) -> None:
-    click.echo(
-        style("Error: ", colour_enabled(sys.stderr), fg="red", bold=True) + message, err=True
-    )
+def error(message: str, **fields: Any) -> None:
+    """The `error` event: "Error: message" in text, or a JSON line with `fields`."""
+    styled = style("Error: ", colour_enabled(sys.stderr), fg="red", bold=True) + message
+    emit("error", "error", message, text=styled, **fields)

@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from reconciler.cli.connection import connection_options, open_backend, print_stats
+from reconciler.cli.logs import emit
+from reconciler.cli.metrics import metrics_option, observe_plan
 from reconciler.cli.output import colour_enabled
 from reconciler.cli.pipeline import load, plan_against, safety_options
 from reconciler.errors import EXIT_BLOCKED, EXIT_CHANGES, EXIT_OK
@@ -28,7 +30,7 @@ def render(plan: Plan, fmt: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def _saved_hint(plan: Plan, out: str, paths: tuple[str, ...]) -> str:
+def _saved_hint(plan: Plan, out: str, paths: tuple[str, ...]) -> tuple[str, str]:
     """How to apply exactly this plan: with its files (so the safety limit comes from
     them, not from the plan file) and its digest (so no other plan is applied)."""
     words = ["reconciler", "apply", "--plan", out, *paths, "--expect-digest", plan.digest]
@@ -42,11 +44,11 @@ def _saved_hint(plan: Plan, out: str, paths: tuple[str, ...]) -> str:
             f"{lead} to {out} (digest {plan.digest}). Its {safety.removals} removals are "
             f"more than the limit of {safety.limit}: after review it applies only with "
             f"--allow-removals given to apply too:\n  {shlex.join(words)}"
-        )
+        ), shlex.join(words)
     return (
         f"Saved the plan to {out} (digest {plan.digest}). Apply exactly these changes "
         f"with:\n  {shlex.join(words)}"
-    )
+    ), shlex.join(words)
 
 
 @click.command()
@@ -79,6 +81,7 @@ def _saved_hint(plan: Plan, out: str, paths: tuple[str, ...]) -> str:
 )
 @safety_options
 @connection_options
+@metrics_option("plan")
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -110,18 +113,28 @@ def plan(
         _, result = plan_against(
             desired, backend, allow_delete=allow_delete, allow_removals=allow_removals
         )
+        observe_plan(result)
         click.echo(render(result, fmt), nl=False)
         if out is not None:
             from reconciler.apply.planfile import save_plan
 
             save_plan(result, out)
-            click.echo(_saved_hint(result, out, paths), err=True)
+            hint, command = _saved_hint(result, out, paths)
+            emit(
+                "plan.saved", "info", hint, path=out, digest=result.digest, apply_command=command
+            )
     finally:
         print_stats(backend)
         backend.close()
 
     if result.safety.blocked:
-        click.echo(f"Plan blocked by the safety limit: {result.safety.reason}", err=True)
+        emit(
+            "plan.blocked",
+            "warning",
+            f"Plan blocked by the safety limit: {result.safety.reason}",
+            removals=result.safety.removals,
+            limit=result.safety.limit,
+        )
         ctx.exit(EXIT_BLOCKED)
     if detailed_exitcode and result.has_changes:
         ctx.exit(EXIT_CHANGES)

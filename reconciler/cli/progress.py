@@ -10,6 +10,7 @@ from typing import TextIO
 import click
 
 from reconciler.apply.executor import ChangeResult, ProgressCallback
+from reconciler.cli.logs import json_mode, progress_events
 
 
 @contextmanager
@@ -17,6 +18,10 @@ def progress_bar(total: int, stream: TextIO | None = None) -> Iterator[ProgressC
     """Yields a callback for `execute(progress=...)`, or None when stderr is not a TTY
     (CI logs get the summary and the journal, not a screenful of redrawn bars)."""
     stream = stream or sys.stderr
+    if json_mode():
+        # A redrawn bar is not a JSON line: counted `apply.progress` events instead.
+        yield progress_events(total) if total else None
+        return
     if total == 0 or not getattr(stream, "isatty", lambda: False)():
         yield None
         return

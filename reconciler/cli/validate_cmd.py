@@ -9,6 +9,7 @@ import time
 
 import click
 
+from reconciler.cli.logs import diagnostic_fields, emit, json_mode
 from reconciler.cli.output import colour_enabled, style
 from reconciler.errors import EXIT_ERROR, Diagnostic, InputError
 
@@ -27,6 +28,13 @@ def _github_escape(text: str, *, property_value: bool = False) -> str:
 
 
 def _print_problems(problems: list[Diagnostic], output_format: str) -> None:
+    summary = f"{_plural(len(problems), 'error')} in the desired state; nothing was changed."
+    if json_mode():
+        # Events whatever --format says: with JSON logs every stderr line is one object.
+        for problem in problems:
+            emit("validate.problem", "error", problem.message, **diagnostic_fields(problem))
+        emit("validate.failed", "error", summary, errors=len(problems))
+        return
     if output_format == "json":
         records = [
             {
@@ -56,7 +64,6 @@ def _print_problems(problems: list[Diagnostic], output_format: str) -> None:
         at = style(f" (at {problem.path})", colour, dim=True) if problem.path else ""
         label = style("error: ", colour, fg="red", bold=True)
         click.echo(f"{where}{label}{problem.message}{at}", err=True)
-    summary = f"{_plural(len(problems), 'error')} in the desired state; nothing was changed."
     click.echo(style(summary, colour, fg="red"), err=True)
 
 
