@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "export": "reconciler.cli.export_cmd:export",
     "emulator": "reconciler.cli.emulator_cmd:emulator",
     "demo": "reconciler.cli.demo_cmd:demo",
+    "doctor": "reconciler.cli.doctor_cmd:doctor",
 }
 
 # How many -v the command line gave, as click counted them (so -vv, -v -v, -vvv and

@@ -16,6 +16,7 @@ import httpx
 
 from reconciler import __version__
 from reconciler.backends.base import NewUser, RequestStats
+from reconciler.backends.checks import Check
 from reconciler.backends.planview import contract
 from reconciler.backends.planview.auth import TokenManager
 from reconciler.backends.planview.budget import RateBudget
@@ -372,6 +373,12 @@ class PlanviewBackend:
             f"DELETE {contract.PRODUCT_USER}: revoking {product_id} from user {user_id} failed "
             f"{self._write_attempts} times with an unknown outcome; run again."
         )
+
+    def doctor(self) -> list[Check]:
+        """`reconciler doctor`: read-only checks of the tenant against contract.py."""
+        from reconciler.backends.planview.doctor import run_checks
+
+        return run_checks(self._http, self._auth, self._client, max_pages=self.settings.max_pages)
 
     # ------------------------------------------------------------------ accounting
 

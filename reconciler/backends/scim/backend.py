@@ -22,6 +22,7 @@ import httpx
 from reconciler import __version__
 from reconciler.backends.base import NewUser, RequestStats
 from reconciler.backends.capabilities import Capabilities
+from reconciler.backends.checks import Check
 from reconciler.backends.planview.budget import RateBudget
 from reconciler.backends.planview.retry import Backoff
 from reconciler.backends.planview.tls import trust_context
@@ -301,6 +302,14 @@ class ScimBackend:
 
     def revoke(self, product_id: str, user_id: str) -> None:
         self._membership(product_id, user_id, present=False)
+
+    def doctor(self) -> list[Check]:
+        """`reconciler doctor`: what the provider announces and how it pages, read-only."""
+        from reconciler.backends.scim.doctor import run_checks
+
+        return run_checks(
+            self._http, self._client, self.provider, max_pages=self.settings.max_pages
+        )
 
     # ------------------------------------------------------------------ accounting
 
