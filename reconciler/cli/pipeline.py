@@ -1,14 +1,15 @@
 """The sequence plan, apply and drift share: load -> validate -> connect -> collect -> plan.
 
-Validation happens before any connection is opened, so a broken file costs no API
-request and can never lead to a write. Reads either complete or raise, so a plan is
+Validation finishes before anything is written or shown: `load_while_reading` lets
+the reads start while the files load (a broken file then costs a few reads, never a
+write). Reads either complete or raise, so a plan is
 only ever built from a whole picture of the tenant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -17,6 +18,9 @@ from reconciler.changes import ChangeKind
 from reconciler.errors import ConfigError
 from reconciler.model import DesiredState, LiveState
 from reconciler.plan.model import Plan
+
+if TYPE_CHECKING:
+    from reconciler.collect import PendingLive
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,18 +66,49 @@ def load(paths: Sequence[str]) -> DesiredState:
     return load_desired(list(paths))
 
 
+def load_while_reading(
+    paths: Sequence[str], connect: Callable[[], Backend]
+) -> tuple[DesiredState, Backend, PendingLive]:
+    """Load and validate the desired state while the live reads are under way (the
+    tenant's latency hides the files' parsing). Invalid files still exit before
+    anything is shown or written: the reads are abandoned and the backend closed.
+    Pass the result's `PendingLive` to `plan_against`."""
+    from reconciler.collect import start_collect
+
+    require_paths(paths)
+    try:
+        backend = connect()
+    except ConfigError:
+        load(paths)  # a broken file is the first thing to hear about
+        raise
+    try:
+        pending = start_collect(backend)
+    except BaseException:
+        backend.close()
+        raise
+    try:
+        desired = load(paths)
+    except BaseException:
+        pending.abandon()
+        backend.close()
+        raise
+    return desired, backend, pending
+
+
 def plan_against(
     desired: DesiredState,
     backend: Backend,
     *,
     allow_delete: bool = False,
     allow_removals: int | None = None,
+    pending: PendingLive | None = None,
 ) -> tuple[LiveState, Plan]:
-    """Read the live state the desired state concerns and plan the difference."""
+    """Read the live state the desired state concerns (or finish the reads `pending`
+    started) and plan the difference."""
     from reconciler.collect import collect_live
     from reconciler.plan import build_plan
 
-    live = collect_live(backend, desired)
+    live = pending.finish(desired) if pending else collect_live(backend, desired)
 
     def cost(kind: ChangeKind) -> int:
         return backend.estimate_requests(kind.value)
@@ -81,6 +116,7 @@ def plan_against(
     plan = build_plan(
         desired,
         live,
+        capabilities=backend.capabilities,
         target=backend.target,
         allow_delete=allow_delete,
         allow_removals=allow_removals,

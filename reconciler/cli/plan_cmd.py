@@ -11,7 +11,7 @@ from reconciler.cli.connection import connection_options, open_backend, print_st
 from reconciler.cli.logs import emit
 from reconciler.cli.metrics import metrics_option, observe_plan
 from reconciler.cli.output import colour_enabled
-from reconciler.cli.pipeline import load, plan_against, safety_options
+from reconciler.cli.pipeline import load_while_reading, plan_against, safety_options
 from reconciler.errors import EXIT_BLOCKED, EXIT_CHANGES, EXIT_OK
 from reconciler.plan.model import Plan
 
@@ -107,11 +107,15 @@ def plan(
       3  the plan removes more access than the safety limit allows; it is
          printed with the reason, and --allow-removals N lifts the limit
     """
-    desired = load(paths)
-    backend = open_backend(**connection)
+    # the tenant's reads start while the files load; invalid files still exit 1 first
+    desired, backend, pending = load_while_reading(paths, lambda: open_backend(**connection))
     try:
         _, result = plan_against(
-            desired, backend, allow_delete=allow_delete, allow_removals=allow_removals
+            desired,
+            backend,
+            allow_delete=allow_delete,
+            allow_removals=allow_removals,
+            pending=pending,
         )
         observe_plan(result)
         click.echo(render(result, fmt), nl=False)

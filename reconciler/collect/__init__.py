@@ -1,5 +1,5 @@
 """Collect the live state a plan needs: users, products, managed products' provisioning."""
 
-from reconciler.collect.live import collect_live
+from reconciler.collect.live import PendingLive, collect_live, start_collect
 
-__all__ = ["collect_live"]
+__all__ = ["PendingLive", "collect_live", "start_collect"]

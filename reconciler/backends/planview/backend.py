@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -21,7 +21,13 @@ from reconciler.backends.planview import contract
 from reconciler.backends.planview.auth import TokenManager
 from reconciler.backends.planview.budget import RateBudget
 from reconciler.backends.planview.http import Transport
-from reconciler.backends.planview.paging import DEFAULT_MAX_PAGES, iter_records, read_all
+from reconciler.backends.planview.paging import (
+    DEFAULT_MAX_PAGES,
+    ListingAborted,
+    PageReader,
+    iter_records,
+    read_all,
+)
 from reconciler.backends.planview.retry import Backoff, RetryPolicy
 from reconciler.backends.planview.tls import trust_context
 from reconciler.backends.planview.wire import answer_limit_seconds
@@ -52,6 +58,7 @@ class ClientSettings:
     backoff_base: float = 0.25
     timeout: float = DEFAULT_TIMEOUT  # seconds of silence before one attempt of a request fails
     max_pages: int = DEFAULT_MAX_PAGES
+    read_ahead: bool = True  # ask for pages before the previous one is answered
 
     def __repr__(self) -> str:  # the secret must not show up in a traceback or log
         return f"ClientSettings(url={safe_url(self.url)!r}, client_id={self.client_id!r}, ...)"
@@ -159,6 +166,8 @@ class PlanviewBackend:
             policy=policy,
             answer_seconds=answer_limit_seconds(settings.timeout),
         )
+        self._wasted_reads = 0  # pages read ahead past the end of their listing
+        self._wasted_lock = threading.Lock()
         self._budget = RateBudget(
             reserve=settings.rate_reserve, max_rps=settings.max_rps, max_wait=settings.max_wait
         )
@@ -186,38 +195,70 @@ class PlanviewBackend:
         product_ids: Collection[str] | None = None,
         *,
         products: Sequence[LiveProduct] | None = None,
+        select: Callable[[Sequence[LiveProduct]], Collection[str]] | None = None,
     ) -> LiveState:
-        """Users, products and the provisioning of `product_ids` (all if None), read
-        concurrently. `products`: a product listing the caller just read (saves
-        reading it again). Any failed read fails the whole call."""
-        stop = threading.Event()  # the first failure stops the other listings
-        with ThreadPoolExecutor(self.settings.concurrency, "planview-read") as pool:
-            users_f = pool.submit(
-                self._read_list, contract.LIST_USERS, contract.USERS, contract.user_from_json,
-                stop=stop,
-            )  # fmt: skip
-            if products is None:
-                products_f: Future[list[LiveProduct]] = pool.submit(
-                    self._read_list, contract.LIST_PRODUCTS, contract.PRODUCTS,
-                    contract.product_from_json, stop=stop,
+        """Users, products and the provisioning of `product_ids` (all if None), every
+        listing read at once through one pool of --concurrency requests (pages read
+        ahead, see `PageReader`). `products`: a product listing the caller just read
+        (saves reading it again). `select`: called with the product listing as soon as
+        it is read, returns the products whose provisioning to read (instead of
+        `product_ids`); what it raises fails the call. Any failed read fails the call."""
+        settings = self.settings
+        reader = PageReader(
+            self._http,
+            concurrency=settings.concurrency,
+            read_ahead=settings.read_ahead,
+            max_pages=settings.max_pages,
+            room=self._budget.has_room,
+        )
+        try:
+            with reader:
+                users_f = reader.listing(
+                    contract.LIST_USERS, contract.USERS, self._converter(
+                        contract.user_from_json, contract.LIST_USERS)
                 )  # fmt: skip
-                wanted = sorted(product_ids) if product_ids is not None else None
-                if wanted is None:
-                    _wait_all([products_f], stop, [users_f])
-                    products = products_f.result()
-                    wanted = [p.id for p in products]
-            else:
-                products_f = _done(list(products))
-                wanted = (
-                    sorted(product_ids) if product_ids is not None else [p.id for p in products]
-                )
-            prov_f = {pid: pool.submit(self._provisioned, pid, stop) for pid in wanted}
-            _wait_all([users_f, products_f, *prov_f.values()], stop)
+                if products is None:
+                    products_f = reader.listing(
+                        contract.LIST_PRODUCTS, contract.PRODUCTS, self._converter(
+                            contract.product_from_json, contract.LIST_PRODUCTS)
+                    )  # fmt: skip
+                    if select is not None or product_ids is None:
+                        _wait_all([products_f], reader.stop, [users_f])
+                else:
+                    products_f = _done(list(products))
+                if select is not None:
+                    wanted = sorted(select(products_f.result()))
+                elif product_ids is not None:
+                    wanted = sorted(product_ids)
+                else:
+                    wanted = [p.id for p in products_f.result()]
+                prov_f = {
+                    pid: reader.listing(
+                        contract.LIST_PRODUCT_USERS,
+                        contract.path(contract.LIST_PRODUCT_USERS.template, pid=pid),
+                        self._converter(
+                            contract.provisioned_user_id, contract.LIST_PRODUCT_USERS),
+                    )
+                    for pid in wanted
+                }
+                _wait_all([users_f, products_f, *prov_f.values()], reader.stop)
+        finally:
+            # close() (leaving the block) has waited for every page under way
+            with self._wasted_lock:
+                self._wasted_reads += reader.wasted
+        if reader.wasted:
+            log.info("read ahead: %d page(s) asked for past the end of a listing", reader.wasted)
         return LiveState(
             users=_by_email(users_f.result()),
             products={p.id: p for p in products_f.result()},
-            provisioning={pid: f.result() for pid, f in prov_f.items()},
+            provisioning={pid: frozenset(f.result()) for pid, f in prov_f.items()},
         )
+
+    def _converter(
+        self, parse: Callable[[Any], T], listing: contract.Listing
+    ) -> Callable[[dict[str, Any]], T]:
+        endpoint = f"GET {listing.template}"
+        return lambda record: self._parse(parse, record, endpoint)
 
     def list_products(self) -> list[LiveProduct]:
         return self._read_list(
@@ -383,7 +424,10 @@ class PlanviewBackend:
     # ------------------------------------------------------------------ accounting
 
     def stats(self) -> RequestStats:
-        return self._http.stats()
+        snapshot = self._http.stats()
+        with self._wasted_lock:
+            snapshot.wasted_reads = self._wasted_reads
+        return snapshot
 
     def estimate_requests(self, kind: str) -> int:
         # Every kind of change is one write (contract.py has one endpoint per kind).
@@ -479,12 +523,15 @@ def _done(value: T) -> Future[T]:
 def _wait_all(
     futures: list[Future[Any]], stop: threading.Event, others: Sequence[Future[Any]] = ()
 ) -> None:
-    """Wait for all; on the first failure stop the rest and raise that failure."""
+    """Wait for all; on the first failure stop the rest and raise that failure (the
+    cause, not another listing's report that it stopped because of it)."""
     done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-    for future in done:
-        error = future.exception()
-        if error is not None:
-            stop.set()
-            for other in [*futures, *others]:
-                other.cancel()
-            raise error
+    errors = [f.exception() for f in done if not f.cancelled() and f.exception() is not None]
+    if not errors:
+        return
+    stop.set()
+    for other in [*futures, *others]:
+        other.cancel()
+    settled = [f for f in [*futures, *others] if f.done() and not f.cancelled()]
+    causes = [e for f in settled if (e := f.exception()) is not None]
+    raise next((e for e in causes if not isinstance(e, ListingAborted)), errors[0])

@@ -247,6 +247,19 @@ class RateBudget:
         with self._cond:
             self._fail(reason)
 
+    def has_room(self, extra: int) -> bool:
+        """Whether `extra` more requests could be sent now without waiting and without
+        touching the reserve: asked before spending points that may turn out unneeded
+        (pages read ahead of a listing's end)."""
+        with self._cond:
+            now = self._clock()
+            if self._failure is not None or now < self._pause_until:
+                return False
+            if self._known is None:
+                return self._in_flight == 0
+            keep = self.reserve + 1 + self._others_until_refill(now)
+            return self._known - self._in_flight - extra - 1 >= keep
+
     @property
     def failure(self) -> str | None:
         """The reason the budget failed, if it did."""
