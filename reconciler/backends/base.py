@@ -50,11 +50,16 @@ class RequestStats:
     wasted_reads: int = 0  # pages read ahead past the end of a listing (in `requests`)
 
     def summary(self) -> str:
-        ahead = f", {self.wasted_reads} read ahead unused" if self.wasted_reads else ""
+        ahead = (
+            f", {self.wasted_reads} page{'' if self.wasted_reads == 1 else 's'} read ahead "
+            "past a listing's end"
+            if self.wasted_reads
+            else ""
+        )
         return (
             f"API: {self.requests} request{'' if self.requests == 1 else 's'}, "
             f"{self.throttled} rate-limited (429), "
-            f"{self.retries} retried{ahead}, {self.wait_seconds:.1f}s waiting for the rate budget"
+            f"{self.retries} retried, {self.wait_seconds:.1f}s waiting for the rate budget{ahead}"
         )
 
 

@@ -16,6 +16,7 @@ import httpx
 
 from reconciler import __version__
 from reconciler.backends.base import NewUser, RequestStats
+from reconciler.backends.capabilities import Capabilities
 from reconciler.backends.checks import Check
 from reconciler.backends.planview import contract
 from reconciler.backends.planview.auth import TokenManager
@@ -125,6 +126,8 @@ def is_loopback(host: str) -> bool:
 
 class PlanviewBackend:
     """Thread-safe; one per command run. Use as a context manager or call `close()`."""
+
+    capabilities: Capabilities = contract.CAPABILITIES
 
     def __init__(
         self,
