@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Role = Literal["Administrator", "User"]
-ROLES: tuple[str, ...] = ("Administrator", "User")
+# A role is a word of the backend's own vocabulary (`Capabilities.roles`); a backend
+# without roles ignores it.
+Role = str
 
 # Neutral lifecycle states. "pending" is an invited user who has not signed in yet;
 # for access decisions it counts as active (it holds a seat and can sign in).
@@ -22,8 +23,9 @@ Status = Literal["active", "pending", "deactivated"]
 
 UnmanagedPolicy = Literal["deactivate", "ignore", "delete"]
 
-# The user fields the reconciler manages, in display order. Names are neutral; a
-# backend translates them to its own payload keys.
+# The user fields the reconciler can manage, in display order. Names are neutral; a
+# backend translates them to its own payload keys, and declares which of them it
+# actually stores (`Capabilities.managed_fields`).
 MANAGED_FIELDS: tuple[str, ...] = ("first_name", "last_name", "role", "password_required")
 
 # Neutral field names -> the keys a person writes in the desired-state file; output
@@ -93,13 +95,28 @@ class DesiredUser:
     # Product aliases after expanding groups: the union of groups' and direct products.
     products: frozenset[str] = frozenset()
     pos: SourcePos | None = None
+    # The neutral names of the optional fields (`role`, `password_required`, `active`)
+    # the file wrote explicitly, as opposed to defaults: a backend that does not manage
+    # a field refuses a file that sets it. Validation shares one frozenset between all
+    # users that write the same keys.
+    set_fields: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
         return email_key(self.email)
 
-    def fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in MANAGED_FIELDS}
+    def fields(self, names: Iterable[str] = MANAGED_FIELDS) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in names}
+
+    def explicitly_sets(self, name: str) -> bool:
+        """Written in the file, or (for a user built in code) different from the default."""
+        if name in self.set_fields:
+            return True
+        default = _DESIRED_DEFAULTS.get(name)
+        return name in _DESIRED_DEFAULTS and getattr(self, name) != default
+
+
+_DESIRED_DEFAULTS: dict[str, Any] = {"role": "User", "password_required": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +153,8 @@ class LiveUser:
     def active(self) -> bool:
         return self.status != "deactivated"
 
-    def fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in MANAGED_FIELDS}
+    def fields(self, names: Iterable[str] = MANAGED_FIELDS) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in names}
 
     def fingerprint(self) -> str:
         """Changes whenever anything the reconciler could act on changes."""
@@ -166,11 +183,25 @@ class LiveState:
         return {u.id: u for u in self.users.values()}
 
 
+# What an audit event did, in neutral words: a backend maps its own action names onto
+# these (drift attributes a difference by kind, never by a service's action name).
+AuditKind = Literal[
+    "user_created",
+    "user_updated",
+    "user_deactivated",
+    "user_reactivated",
+    "user_deleted",
+    "access_granted",
+    "access_revoked",
+    "other",
+]
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     id: str
     timestamp: str  # ISO-8601, UTC
-    action: str  # user.created, user.updated, ..., product.provisioned, product.deprovisioned
+    action: str  # the service's own name for it, shown to people (e.g. "user.updated")
     actor_type: str  # "user" (a person) | "client" (an API client)
     actor_id: str | None = None
     actor_email: str | None = None
@@ -178,6 +209,7 @@ class AuditEvent:
     user_email: str | None = None
     product_id: str | None = None
     changes: Mapping[str, Any] = field(default_factory=dict)
+    kind: AuditKind = "other"
 
 
 def provisioning_fingerprint(product_id: str, user_id: str | None, granted: bool) -> str:

@@ -42,21 +42,21 @@ class SavedPlanLimit:
     managed_users: int = 0
 
 
-def is_removal(change: Change) -> bool:
+def is_removal(change: Change, *, privileged_role: str | None) -> bool:
     """From what the change does, not only from its flag: in a saved file the flags are
-    as easy to edit as the verdict."""
+    as easy to edit as the verdict. `privileged_role` is the backend's
+    (`Capabilities.privileged_role`, None when it has none): an update that takes it
+    away is a demotion, which takes access away like a deactivation."""
     if change.removal or change.kind in _TAKES_ACCESS:
         return True
+    if privileged_role is None or change.kind is not ChangeKind.UPDATE:
+        return False
     before, after = change.before or {}, change.after or {}
-    return (
-        change.kind is ChangeKind.UPDATE
-        and before.get("role") == "Administrator"
-        and after.get("role", "Administrator") != "Administrator"
-    )
+    return before.get("role") == privileged_role and after.get("role") != privileged_role
 
 
-def count_removals(changes: Iterable[Change]) -> int:
-    return sum(1 for change in changes if is_removal(change))
+def count_removals(changes: Iterable[Change], *, privileged_role: str | None) -> int:
+    return sum(1 for change in changes if is_removal(change, privileged_role=privileged_role))
 
 
 def pinned_limit(plan: Plan) -> SavedPlanLimit:
@@ -102,14 +102,16 @@ UNVERIFIED = SavedPlanLimit(
 def check_safety(
     plan: Plan,
     *,
+    privileged_role: str | None,
     allow_removals: int | None = None,
     saved_limit: SavedPlanLimit | None = None,
 ) -> None:
     """Raise `SafetyBlocked` unless the plan's removals are within the limit or allowed.
 
     Without `saved_limit` the plan was made in this run and its own verdict stands. With
-    it, the plan was read from a file: its removals are counted again and judged against
-    `saved_limit` and this run's `allow_removals` only.
+    it, the plan was read from a file: its removals are counted again (a demotion from
+    the backend's `privileged_role` included) and judged against `saved_limit` and this
+    run's `allow_removals` only.
     """
     if saved_limit is None:
         if plan.safety.blocked:
@@ -118,7 +120,7 @@ def check_safety(
                 "Nothing was changed."
             )
         return
-    removals = count_removals(plan.changes)
+    removals = count_removals(plan.changes, privileged_role=privileged_role)
     current = judge(
         removals,
         saved_limit.limit,

@@ -1,4 +1,4 @@
-"""The small interface every backend implements (Planview Admin now, SCIM 2.0 later).
+"""The small interface every backend implements (Planview Admin, SCIM 2.0).
 
 Diff, plan, apply and drift talk only to this. A backend owns everything about its
 API: authentication, paging, the rate budget, retries, and the mapping between its
@@ -20,21 +20,25 @@ Contract for implementers:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from reconciler.backends.capabilities import Capabilities
 from reconciler.model import AuditEvent, LiveProduct, LiveState, LiveUser, Role
 
 
 @dataclass(frozen=True, slots=True)
 class NewUser:
+    """A user to create. `role` and `password_required` are None unless the backend
+    manages them (`Capabilities.managed_fields`): the backend's own default applies."""
+
     email: str
     first_name: str
     last_name: str
-    role: Role = "User"
-    password_required: bool = False
+    role: Role | None = None
+    password_required: bool | None = None
 
 
 @dataclass(slots=True)
@@ -67,11 +71,20 @@ class RequestStats:
 class Backend(Protocol):
     #: Where the backend points, for plans and messages (never carries credentials).
     target: str
+    #: What the service can do and the rules it enforces; the core reads these instead
+    #: of assuming any one service's behaviour.
+    capabilities: Capabilities
 
     # ---- reads
-    def read_live(self, product_ids: Collection[str] | None = None) -> LiveState:
+    def read_live(
+        self,
+        product_ids: Collection[str] | None = None,
+        *,
+        products: Sequence[LiveProduct] | None = None,
+    ) -> LiveState:
         """Users, products, and the provisioning of `product_ids` (all products if None),
-        read concurrently. All or nothing."""
+        read concurrently. All or nothing. `products`: a product listing the caller has
+        just read, so the backend need not read it again."""
         ...
 
     def list_products(self) -> list[LiveProduct]: ...
@@ -87,7 +100,8 @@ class Backend(Protocol):
         ...
 
     def audit_events(self, since: datetime) -> Iterator[AuditEvent]:
-        """The customer's audit events at or after `since`, oldest first."""
+        """The customer's audit events at or after `since`, oldest first, each with its
+        neutral `kind`. Empty when `capabilities.has_audit_log` is False."""
         ...
 
     def user_audit(self, user_id: str) -> Iterator[AuditEvent]: ...

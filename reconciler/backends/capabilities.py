@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reconciler.model import MANAGED_FIELDS
+
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
@@ -33,3 +35,15 @@ class Capabilities:
     supports_delete: bool = True
     #: The largest page the service returns for one listing request.
     max_page_size: int = 100
+    #: The largest page of its audit listings (drift estimates the cost of reading the
+    #: audit history with it); None when there is no audit log.
+    audit_page_size: int | None = None
+
+    def compared_fields(self) -> tuple[str, ...]:
+        """The neutral user fields diff compares, in display order: the managed ones,
+        without `role` when the service has no role vocabulary."""
+        return tuple(
+            name
+            for name in MANAGED_FIELDS
+            if name in self.managed_fields and (name != "role" or self.roles)
+        )

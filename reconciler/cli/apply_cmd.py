@@ -151,7 +151,12 @@ def apply(
     try:
         if saved is not None:
             limit = _saved_plan_limit(saved, desired, expect_digest is not None, backend)
-            check_safety(saved, allow_removals=allow_removals, saved_limit=limit)
+            check_safety(
+                saved,
+                privileged_role=backend.capabilities.privileged_role,
+                allow_removals=allow_removals,
+                saved_limit=limit,
+            )
             check_fresh(saved, backend, concurrency=concurrency)
             plan = saved
         else:
@@ -164,7 +169,11 @@ def apply(
         observe_plan(plan)
         click.echo(render(plan, "text"), nl=False)
         if saved is None:
-            check_safety(plan, allow_removals=allow_removals)
+            check_safety(
+                plan,
+                privileged_role=backend.capabilities.privileged_role,
+                allow_removals=allow_removals,
+            )
 
         if not plan.has_changes:
             click.echo("Nothing to apply.")
@@ -195,7 +204,10 @@ def _saved_plan_limit(
         check_target(saved, backend)  # count in the tenant the plan is for, or refuse
         return count_managed_users(backend, desired)
 
-    return limit_from_files(desired, count_removals(saved.changes), count_managed)
+    removals = count_removals(
+        saved.changes, privileged_role=backend.capabilities.privileged_role
+    )
+    return limit_from_files(desired, removals, count_managed)
 
 
 def _confirm(plan: Plan, backend: Backend) -> None:

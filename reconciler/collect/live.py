@@ -37,10 +37,8 @@ def collect_live(backend: Backend, desired: DesiredState) -> LiveState:
         return backend.read_live(select=lambda products: _managed(desired, products))  # type: ignore[call-arg]
     products = backend.list_products()
     managed = _managed(desired, products)
-    if _takes(backend, "products"):
-        # the listing was just read: do not spend a request reading it again
-        return backend.read_live(managed, products=products)  # type: ignore[call-arg]
-    return backend.read_live(managed)
+    # the listing was just read: do not spend a request reading it again
+    return backend.read_live(managed, products=products)
 
 
 def start_collect(backend: Backend) -> PendingLive:

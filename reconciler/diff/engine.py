@@ -1,21 +1,28 @@
-"""diff(desired, live): the changes that make the managed part of the tenant match.
+"""diff(desired, live, capabilities): the changes that make the managed part of the
+tenant match.
 
 Pure and single-pass: every user is looked up by `email_key()` in a dict, and fields
 are compared one record at a time, so 50,000 users cost a few hundred milliseconds.
 Field-level before/after values are built only for records that differ.
+
+Every service-specific rule comes from the backend's `Capabilities`: which fields are
+compared, which role is privileged (losing it is a removal), whether a deactivated
+user can be granted products, and whether deactivating takes product access with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import Any
 
+from reconciler.backends.capabilities import Capabilities
 from reconciler.changes import ChangeKind, Skipped
 from reconciler.diff.result import DiffChange, DiffResult
 from reconciler.diff.scope import Scope
 from reconciler.errors import PlanError
 from reconciler.model import (
-    MANAGED_FIELDS,
+    FIELD_LABELS,
     DesiredState,
     DesiredUser,
     LiveState,
@@ -28,14 +35,17 @@ from reconciler.resolve import resolve_products
 _EMPTY: frozenset[str] = frozenset()
 
 
-def diff(desired: DesiredState, live: LiveState) -> DiffResult:
-    return _Differ(desired, live).run()
+def diff(desired: DesiredState, live: LiveState, capabilities: Capabilities) -> DiffResult:
+    return _Differ(desired, live, capabilities).run()
 
 
 class _Differ:
-    def __init__(self, desired: DesiredState, live: LiveState) -> None:
+    def __init__(self, desired: DesiredState, live: LiveState, capabilities: Capabilities) -> None:
         self.desired = desired
         self.live = live
+        self.caps = capabilities
+        self.fields = capabilities.compared_fields()
+        self.field_changes = _field_comparer(self.fields)
         self.settings = desired.settings
         self.scope = Scope(desired.settings)
         resolved = resolve_products(desired.products, live.products.values())
@@ -58,6 +68,7 @@ class _Differ:
     # ------------------------------------------------------------------ driver
 
     def run(self) -> DiffResult:
+        self._refuse_unmanaged_fields()
         listed: set[str] = set()
         for user in self.desired.users:
             key = user.key
@@ -89,6 +100,33 @@ class _Differ:
             managed_users=managed,
         )
 
+    # ------------------------------------------------------------------ what the backend manages
+
+    def _refuse_unmanaged_fields(self) -> None:
+        """A file that sets a field this backend cannot store, or a role outside its
+        vocabulary, is refused as a whole: applying the rest would quietly drop it."""
+        caps = self.caps
+        checked = [name for name in ("role", "password_required") if name not in self.fields]
+        problems: list[str] = []
+        for user in self.desired.users:
+            for name in checked:
+                if user.explicitly_sets(name):
+                    problems.append(
+                        f"{_where(user)}{user.email} sets {FIELD_LABELS[name]}, which the "
+                        f"{caps.name} backend does not manage; remove it from the desired state."
+                    )
+            if "role" in self.fields and user.role not in caps.roles:
+                problems.append(
+                    f"{_where(user)}{user.email} has role {user.role!r}, which the {caps.name} "
+                    f"backend does not know (roles: {', '.join(caps.roles)})."
+                )
+        if problems:
+            shown = problems[:20]
+            more = len(problems) - len(shown)
+            if more:
+                shown.append(f"... and {more} more.")
+            raise PlanError("\n".join(shown))
+
     # ------------------------------------------------------------------ listed users
 
     def _listed_user(self, user: DesiredUser, current: LiveUser | None) -> None:
@@ -118,7 +156,7 @@ class _Differ:
             )
             return
         key, source = user.key, _source(user)
-        after: dict[str, Any] = user.fields()
+        after: dict[str, Any] = user.fields(self.fields)
         after["products"] = sorted(self.pid_to_alias[pid] for pid in wanted)
         self.changes.append(
             DiffChange(
@@ -148,13 +186,18 @@ class _Differ:
 
     def _converge(self, user: DesiredUser, current: LiveUser, wanted: frozenset[str]) -> None:
         key, source, email, uid = user.key, _source(user), user.email, current.id
-        before, after = _field_changes(user, current)
+        before, after = self.field_changes(user, current)
         reactivating = user.active and not current.active
         deactivating = not user.active and current.active
         # Hashing is the costliest step; most users match, so only hash on a change.
         fingerprint = current.fingerprint() if before or reactivating or deactivating else None
         if before:
-            demoted = before.get("role") == "Administrator" and after.get("role") == "User"
+            privileged = self.caps.privileged_role
+            demoted = (
+                privileged is not None
+                and before.get("role") == privileged
+                and after.get("role") != privileged
+            )
             self.changes.append(
                 DiffChange(
                     ChangeKind.UPDATE,
@@ -219,8 +262,8 @@ class _Differ:
         missing = wanted - held
         if not missing:
             return
-        if not user.active:
-            # The API refuses to provision a deactivated user (400 UserDeactivated).
+        if not user.active and self.caps.grant_requires_active:
+            # The service refuses to provision a deactivated user.
             names = ", ".join(sorted(self.pid_to_alias[pid] for pid in missing))
             self.warnings.append(
                 f"{email} is listed with active: false, so its products ({names}) cannot "
@@ -249,13 +292,26 @@ class _Differ:
 
     def _unlisted_user(self, current: LiveUser, pattern: str | None) -> None:
         policy = self.settings.unmanaged_users
-        if policy == "ignore" or (policy == "deactivate" and not current.active):
+        if policy == "ignore":
+            return
+        # Where deactivating leaves product access in place, an unlisted user's managed
+        # products are revoked beside the deactivation: unlisted means no managed access.
+        lingering = (
+            self.held.get(current.id, _EMPTY)
+            if policy == "deactivate" and not self.caps.deactivate_revokes_access
+            else _EMPTY
+        )
+        if policy == "deactivate" and not current.active and not lingering:
             return
         if pattern is not None:
             if policy == "delete":
                 differences: dict[str, Any] = {"exists": {"before": True, "after": False}}
             else:
-                differences = {"status": {"before": current.status, "after": "deactivated"}}
+                differences = {}
+                if current.active:
+                    differences["status"] = {"before": current.status, "after": "deactivated"}
+                if lingering:
+                    differences["products"] = {"revoke": self._aliases(lingering)}
             self.skipped.append(
                 Skipped(
                     current.email,
@@ -265,23 +321,39 @@ class _Differ:
                 )
             )
             return
-        # Deactivating frees the seat and deleting drops provisioning, so unlisted
-        # users get no separate revokes.
+        # Deleting drops provisioning, and so does deactivating where the backend says
+        # so; otherwise the lingering products are revoked.
         if policy == "deactivate":
-            self.changes.append(
-                DiffChange(
-                    ChangeKind.DEACTIVATE,
-                    current.key,
-                    current.email,
-                    user_id=current.id,
-                    before={"status": current.status},
-                    after={"status": "deactivated"},
-                    removal=True,
-                    fingerprint=current.fingerprint(),
+            if current.active:
+                self.changes.append(
+                    DiffChange(
+                        ChangeKind.DEACTIVATE,
+                        current.key,
+                        current.email,
+                        user_id=current.id,
+                        before={"status": current.status},
+                        after={"status": "deactivated"},
+                        removal=True,
+                        fingerprint=current.fingerprint(),
+                    )
                 )
-            )
+            for pid in lingering:
+                self.changes.append(
+                    DiffChange(
+                        ChangeKind.REVOKE,
+                        current.key,
+                        current.email,
+                        user_id=current.id,
+                        product_id=pid,
+                        product=self.pid_to_alias[pid],
+                        before={"provisioned": True},
+                        after={"provisioned": False},
+                        removal=True,
+                        fingerprint=provisioning_fingerprint(pid, current.id, True),
+                    )
+                )
             return
-        before = current.fields()
+        before = current.fields(self.fields)
         before["status"] = current.status
         before["products"] = self._aliases(self.held.get(current.id, _EMPTY))
         self.changes.append(
@@ -322,7 +394,7 @@ class _Differ:
         """What a change to a protected user would have done, for the skipped list."""
         if current is None:
             return {"exists": {"before": False, "after": True}} if user.active else {}
-        before, after = _field_changes(user, current)
+        before, after = self.field_changes(user, current)
         differences: dict[str, Any] = {
             name: {"before": before[name], "after": after[name]} for name in before
         }
@@ -342,22 +414,28 @@ class _Differ:
         return differences
 
 
-def _field_changes(user: DesiredUser, current: LiveUser) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Before/after of the managed fields that differ; two empty dicts when none do."""
-    if (
-        user.first_name == current.first_name
-        and user.last_name == current.last_name
-        and user.role == current.role
-        and user.password_required == current.password_required
-    ):
-        return {}, {}
-    before: dict[str, Any] = {}
-    after: dict[str, Any] = {}
-    for name in MANAGED_FIELDS:
-        old, new = getattr(current, name), getattr(user, name)
-        if old != new:
-            before[name], after[name] = old, new
-    return before, after
+FieldChanges = Callable[[DesiredUser, LiveUser], tuple[dict[str, Any], dict[str, Any]]]
+
+
+def _field_comparer(fields: tuple[str, ...]) -> FieldChanges:
+    """Before/after of the compared fields that differ; two empty dicts when none do.
+    One C-level attrgetter compares all fields at once: most users match."""
+    if not fields:
+        return lambda user, current: ({}, {})
+    values = attrgetter(*fields)
+
+    def changes(user: DesiredUser, current: LiveUser) -> tuple[dict[str, Any], dict[str, Any]]:
+        if values(user) == values(current):
+            return {}, {}
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        for name in fields:
+            old, new = getattr(current, name), getattr(user, name)
+            if old != new:
+                before[name], after[name] = old, new
+        return before, after
+
+    return changes
 
 
 def _source(user: DesiredUser) -> str | None:

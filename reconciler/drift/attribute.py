@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from reconciler.drift.report import Attribution, DriftedUser, DriftItem
-from reconciler.model import AuditEvent, email_key
+from reconciler.model import AuditEvent, AuditKind, email_key
 
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
@@ -91,32 +91,31 @@ def _attribution(event: AuditEvent, from_value: Any = None, to_value: Any = None
 
 
 def explain_item(item: DriftItem, events: list[AuditEvent]) -> Attribution | None:
+    """By the events' neutral `kind`: each backend maps its own action names onto it."""
     if item.kind == "field" and item.field:
         name = item.field
-        updated = _latest(
-            events, lambda e: e.action == "user.updated" and _field_change(e, name)[0]
-        )
+        updated = _latest(events, lambda e: e.kind == "user_updated" and _field_change(e, name)[0])
         if updated is not None:
             _, old, new = _field_change(updated, name)
             return _attribution(updated, old, new)
         # Never updated since: the value it was created with is the explanation.
-        created = _latest(events, lambda e: e.action == "user.created")
+        created = _latest(events, lambda e: e.kind == "user_created")
         return _attribution(created, None, item.live) if created else None
     if item.kind == "status":
-        wanted = (
-            ("user.deactivated",) if item.live is False else ("user.reactivated", "user.created")
+        wanted: tuple[AuditKind, ...] = (
+            ("user_deactivated",) if item.live is False else ("user_reactivated", "user_created")
         )
-        found = _latest(events, lambda e: e.action in wanted)
+        found = _latest(events, lambda e: e.kind in wanted)
         return _attribution(found) if found else None
     if item.kind == "product":
-        action = "product.deprovisioned" if item.desired else "product.provisioned"
-        found = _latest(events, lambda e: e.action == action and e.product_id == item.product_id)
+        kind: AuditKind = "access_revoked" if item.desired else "access_granted"
+        found = _latest(events, lambda e: e.kind == kind and e.product_id == item.product_id)
         return _attribution(found) if found else None
     if item.kind == "missing":
-        found = _latest(events, lambda e: e.action == "user.deleted")
+        found = _latest(events, lambda e: e.kind == "user_deleted")
         return _attribution(found) if found else None
     if item.kind == "unlisted":
-        found = _latest(events, lambda e: e.action in ("user.created", "user.reactivated"))
+        found = _latest(events, lambda e: e.kind in ("user_created", "user_reactivated"))
         return _attribution(found) if found else None
     return None
 

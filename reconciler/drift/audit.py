@@ -17,17 +17,15 @@ from datetime import datetime
 from typing import Literal
 
 from reconciler.backends.base import Backend
+from reconciler.backends.capabilities import Capabilities
 from reconciler.drift.attribute import parse_time, utc_text
 from reconciler.drift.report import AuditReading, DriftedUser
 from reconciler.model import AuditEvent, LiveState
 
 log = logging.getLogger(__name__)
 
-# Largest page of the audit listings (API contract: customer log and user history,
-# 200 each). Only used to estimate; the backend's pager does the real paging.
-AUDIT_PAGE_SIZE = 200
-
-Source = Literal["customer_log", "per_user", "none"]
+# "unavailable": the backend has no audit log (`Capabilities.has_audit_log`).
+Source = Literal["customer_log", "per_user", "none", "unavailable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +37,29 @@ class AuditChoice:
 
 
 def choose_source(
-    users: list[DriftedUser], live: LiveState, since: datetime, page_size: int = AUDIT_PAGE_SIZE
+    users: list[DriftedUser], live: LiveState, since: datetime, capabilities: Capabilities
 ) -> AuditChoice:
     """Estimate both ways in requests and pick the cheaper.
+
+    The page size of the audit listings is the backend's (`audit_page_size`); it is only
+    used to estimate, the backend's pager does the real paging. A backend without an
+    audit log gets no reading at all.
 
     The customer log's length is not known before reading it; every live user updated
     since `since` left at least one event in it, and so did every difference found,
     so their larger count is the estimate. Paging stops on a short page, so a log of
     exactly k full pages costs k + 1 requests."""
+    if not capabilities.has_audit_log:
+        return AuditChoice(
+            "unavailable",
+            0,
+            0,
+            f"the {capabilities.name} backend has no audit log, so the differences are not "
+            "attributed to anyone",
+        )
     if not users:
         return AuditChoice("none", 0, 0, "nothing drifted, so no audit history is needed")
+    page_size = max(1, capabilities.audit_page_size or capabilities.max_page_size)
     recent = sum(1 for u in live.users.values() if parse_time(u.updated_at) >= since)
     differences = sum(len(u.items) for u in users)
     log_requests = max(recent, differences) // page_size + 1
@@ -89,8 +100,8 @@ def read_audit(
     backend: Backend, users: list[DriftedUser], choice: AuditChoice, since: datetime
 ) -> tuple[list[AuditEvent], AuditReading]:
     since_text = utc_text(since)
-    if choice.source == "none":
-        return [], AuditReading("none", since_text, 0, 0, choice.reason)
+    if choice.source in ("none", "unavailable"):
+        return [], AuditReading(choice.source, since_text, 0, 0, choice.reason)
     log.info("audit history: %s", choice.reason)
     start = backend.stats().requests
     source: Source = choice.source

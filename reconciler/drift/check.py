@@ -32,7 +32,7 @@ def check_drift(
     # Whole seconds: the report shows exactly the point the history was read from.
     since = (since or default_since(now)).astimezone(timezone.utc).replace(microsecond=0)
     users = detect(plan, desired, live)
-    choice = choose_source(users, live, since)
+    choice = choose_source(users, live, since, backend.capabilities)
     events, reading = read_audit(backend, users, choice, since)
     explained = attribute(users, EventIndex(events))
     return DriftReport(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.cli.output import style
 from reconciler.drift.report import FIELD_LABELS, Attribution, DriftedUser, DriftItem, DriftReport
 from reconciler.render.mdescape import md_text
 from reconciler.render.printable import printable
+from reconciler.render.style import style
 
 # A workflow finds the issue it opened before by this line and updates it.
 MARKER = "<!-- planview-admin-reconciler:drift -->"
@@ -48,10 +48,14 @@ def describe_item(item: DriftItem) -> str:
     return f"{item.label}: {_value(item.live)} (desired: {_value(item.desired)})"
 
 
-def describe_attribution(item: DriftItem, since: str) -> str:
+# Said of every difference when the backend has no audit log to read.
+NOT_ATTRIBUTED = "not attributed: the backend has no audit log"
+
+
+def describe_attribution(item: DriftItem, since: str, *, attributed: bool = True) -> str:
     found = item.attribution
     if found is None:
-        return f"no audit event found since {since}"
+        return f"no audit event found since {since}" if attributed else NOT_ATTRIBUTED
     return f"{_verb(found)} by {found.actor} at {found.timestamp}{_from_to(item, found)}"
 
 
@@ -83,6 +87,8 @@ def _audit_line(report: DriftReport) -> str:
     audit = report.audit
     if audit.source == "none":
         return ""
+    if audit.source == "unavailable":
+        return f"No attribution: {audit.reason}."
     how = (
         "the customer audit log"
         if audit.source == "customer_log"
@@ -109,9 +115,9 @@ def render_text(report: DriftReport, *, colour: bool = False) -> str:
             lines.append(audit)
         lines.append("")
         for user in report.users:
-            lines += _text_user(user, report.audit.since, colour)
+            lines += _text_user(user, report.audit.since, colour, report.attributed)
         unexplained = report.unexplained()
-        if unexplained:
+        if unexplained and report.attributed:
             lines.append(
                 f"{unexplained} difference(s) have no audit event since {report.audit.since}: "
                 "they are older (try --since), or the desired state changed and was not "
@@ -128,7 +134,7 @@ def render_text(report: DriftReport, *, colour: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _text_user(user: DriftedUser, since: str, colour: bool) -> list[str]:
+def _text_user(user: DriftedUser, since: str, colour: bool, attributed: bool) -> list[str]:
     sign = style(_SIGN[user.state], colour, fg=_SIGN_COLOUR[user.state], bold=True)
     # Names, emails and actors come from the tenant: escaped like the plan's text.
     head = f"{sign} {style(printable(user.email), colour, bold=True)}"
@@ -139,7 +145,7 @@ def _text_user(user: DriftedUser, since: str, colour: bool) -> list[str]:
     lines = [head]
     for item in user.items:
         lines.append(f"    {printable(describe_item(item))}")
-        why = printable(describe_attribution(item, since))
+        why = printable(describe_attribution(item, since, attributed=attributed))
         lines.append(f"      {style(why, colour, dim=item.attribution is None)}")
     lines.append("")
     return lines
@@ -163,12 +169,12 @@ def render_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -> str:
 
     tail = ["", "<details><summary>What to do</summary>", ""]
     tail += [f"- {step}" for step in _next_steps()]
-    tail += [
-        "- A difference with no audit event is older than the history read (`--since`), "
-        "or the desired state changed and was not applied yet.",
-        "",
-        "</details>",
-    ]
+    if report.attributed:
+        tail.append(
+            "- A difference with no audit event is older than the history read (`--since`), "
+            "or the desired state changed and was not applied yet."
+        )
+    tail += ["", "</details>"]
     for email in report.protected_differences:
         tail.append(
             f"\n> Protected user {md_text(email)} differs from the desired state (never changed)."
@@ -179,7 +185,8 @@ def render_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -> str:
     for user in report.users:
         for item in user.items:
             found = item.attribution
-            who = md_text(found.actor) if found else "no audit event found"
+            missing = "no audit event found" if report.attributed else NOT_ATTRIBUTED
+            who = md_text(found.actor) if found else missing
             when = md_text(found.timestamp) if found else ""
             event = md_text(f"{found.action}{_from_to(item, found)}") if found else ""
             state = "" if user.state == "changed" else f" ({_STATE_TEXT[user.state]})"

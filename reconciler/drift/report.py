@@ -73,7 +73,8 @@ class DriftedUser:
 class AuditReading:
     """How the audit history was read, so the report can say what it cost."""
 
-    source: Literal["customer_log", "per_user", "none"]
+    # "unavailable": the backend has no audit log, so nothing is attributed.
+    source: Literal["customer_log", "per_user", "none", "unavailable"]
     since: str
     requests: int = 0
     events: int = 0
@@ -103,6 +104,11 @@ class DriftReport:
             counts[user.state] += 1
         return counts
 
+    @property
+    def attributed(self) -> bool:
+        """False when the backend has no audit log: no difference can be explained."""
+        return self.audit.source != "unavailable"
+
     def unexplained(self) -> int:
         return sum(1 for u in self.users for i in u.items if i.attribution is None)
 
@@ -122,6 +128,7 @@ class DriftReport:
             "drift": self.has_drift,
             "managed_users": self.managed_users,
             "counts": self.counts(),
+            "attributed": self.attributed,
             "unexplained": self.unexplained(),
             "audit": asdict(self.audit),
             "protected_differences": list(self.protected_differences),

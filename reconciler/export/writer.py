@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from reconciler.backends.capabilities import Capabilities
 from reconciler.errors import ConfigError
 from reconciler.export.aliases import product_aliases
-from reconciler.model import ROLES, LiveState, LiveUser, email_key
+from reconciler.model import MANAGED_FIELDS, LiveState, LiveUser, email_key
 
 DEFAULT_SCHEMA_REF = "../schemas/desired-state.schema.json"
 
@@ -100,11 +101,17 @@ def export_desired(
     exported_at: str,
     domains: Sequence[str] | None = None,
     schema_ref: str = DEFAULT_SCHEMA_REF,
+    capabilities: Capabilities | None = None,
 ) -> ExportResult:
     """The desired state that plans to no changes against `live`.
 
     `live.provisioning` must hold every product (read with `read_live(None)`): a
-    product missing from it would be exported with nobody provisioned."""
+    product missing from it would be exported with nobody provisioned. With the
+    backend's `capabilities`, only the fields it manages are written (no `role` for a
+    backend without roles, which would refuse a file that sets one) and roles are
+    checked against its vocabulary; without them every field is written as read."""
+    fields = capabilities.compared_fields() if capabilities is not None else MANAGED_FIELDS
+    roles = capabilities.roles if capabilities is not None else ()
     aliases = product_aliases(live.products.values())
     users = sorted(
         (u for u in live.users.values() if _in_domains(u, domains)),
@@ -120,7 +127,7 @@ def export_desired(
             granted.setdefault(user_id, []).append(alias)
 
     pending = sum(1 for u in users if u.status == "pending")
-    problems = tuple(p for u in users for p in _problems(u))
+    problems = tuple(p for u in users for p in _problems(u, roles if "role" in fields else ()))
     lines = [f"# yaml-language-server: $schema={schema_ref}"]
     lines += _header(target, exported_at, domains, pending, left_out)
     if problems:
@@ -146,7 +153,7 @@ def export_desired(
     else:
         lines.append("users:")
         for user in users:
-            lines += _user_lines(user, sorted(granted.get(user.id, ())))
+            lines += _user_lines(user, sorted(granted.get(user.id, ())), fields)
     return ExportResult(
         text="\n".join(lines) + "\n",
         users=len(users),
@@ -156,7 +163,7 @@ def export_desired(
     )
 
 
-def _problems(user: LiveUser) -> list[str]:
+def _problems(user: LiveUser, roles: Sequence[str]) -> list[str]:
     """What the desired-state schema would refuse in this live user (its name rules)."""
     found = []
     for label, value in (("firstName", user.first_name), ("lastName", user.last_name)):
@@ -166,8 +173,8 @@ def _problems(user: LiveUser) -> list[str]:
             found.append(f"{user.email}: {label} {value!r} has leading or trailing spaces")
         elif len(value) > 100:
             found.append(f"{user.email}: {label} is longer than 100 characters")
-    if user.role not in ROLES:
-        found.append(f"{user.email}: role {user.role!r} is not Administrator or User")
+    if roles and user.role not in roles:
+        found.append(f"{user.email}: role {user.role!r} is not one of {', '.join(roles)}")
     return found
 
 
@@ -204,15 +211,16 @@ def _header(
     return lines
 
 
-def _user_lines(user: LiveUser, products: list[str]) -> list[str]:
+def _user_lines(user: LiveUser, products: list[str], fields: Sequence[str]) -> list[str]:
     lines = [
         f"  - email: {_scalar(user.email)}",
         f"    firstName: {_scalar(user.first_name)}",
         f"    lastName: {_scalar(user.last_name)}",
-        f"    role: {_scalar(user.role)}",
     ]
+    if "role" in fields:
+        lines.append(f"    role: {_scalar(user.role)}")
     # Defaults are left out so that a reviewer's eye lands on the exceptions.
-    if user.password_required:
+    if "password_required" in fields and user.password_required:
         lines.append("    passwordRequired: true")
     if not user.active:
         lines.append("    active: false")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
 
+from reconciler.backends.capabilities import Capabilities
 from reconciler.changes import PHASE, ChangeKind
 from reconciler.diff import diff
 from reconciler.diff.result import DiffChange
@@ -18,6 +19,7 @@ def build_plan(
     desired: DesiredState,
     live: LiveState,
     *,
+    capabilities: Capabilities,
     target: str,
     allow_delete: bool = False,
     allow_removals: int | None = None,
@@ -26,10 +28,11 @@ def build_plan(
 ) -> Plan:
     """The plan that makes `live` match `desired`. A blocked plan is still complete.
 
+    `capabilities` are the backend's (diff takes its rules from them);
     `cost` estimates the API requests one change of a kind takes (default 1);
     `now` fixes `created_at` (tests, golden files).
     """
-    result = diff(desired, live)
+    result = diff(desired, live, capabilities)
     warnings = list(result.warnings)
     pending = _gate_deletes(result.changes, allow_delete, warnings)
     changes = _order(pending)

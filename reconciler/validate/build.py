@@ -34,6 +34,8 @@ def build_state(merged: Merged, files: list[str]) -> DesiredState:
     # Most users share one of a few group/product combinations: expanding each
     # combination once also shares the frozensets, which saves memory on large files.
     expansions: dict[tuple[tuple[str, ...], tuple[str, ...]], frozenset[str]] = {}
+    # Which optional fields a user writes: few combinations, one frozenset each.
+    written: dict[tuple[bool, bool, bool], frozenset[str]] = {}
     positions: list[int] = []
     current: Document | None = None
     for user, document, index in merged.users:
@@ -45,6 +47,13 @@ def build_state(merged: Merged, files: list[str]) -> DesiredState:
         if expanded is None:
             expanded = frozenset(combination[1]).union(*(group_products[g] for g in combination[0]))
             expansions[combination] = expanded
+        flags = ("role" in user, "passwordRequired" in user, "active" in user)
+        set_fields = written.get(flags)
+        if set_fields is None:
+            set_fields = frozenset(
+                name for name, isset in zip(_OPTIONAL_FIELDS, flags, strict=True) if isset
+            )
+            written[flags] = set_fields
         users.append(
             DesiredUser(
                 user["email"],
@@ -55,6 +64,7 @@ def build_state(merged: Merged, files: list[str]) -> DesiredState:
                 user.get("active", True),
                 expanded,
                 unpack(document.file, positions[index]),
+                set_fields,
             )
         )
     state = DesiredState(
@@ -65,6 +75,10 @@ def build_state(merged: Merged, files: list[str]) -> DesiredState:
         files=tuple(files),
     )
     return replace(state, digest=digest(state))
+
+
+# Neutral names of the optional user keys `role`, `passwordRequired`, `active`.
+_OPTIONAL_FIELDS = ("role", "password_required", "active")
 
 
 def _settings(entries: dict[str, Any]) -> Settings:

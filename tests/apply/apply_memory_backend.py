@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from reconciler.backends.base import NewUser, RequestStats
+from reconciler.backends.planview.contract import CAPABILITIES
 from reconciler.errors import ApiError, TransportError
 from reconciler.model import AuditEvent, LiveProduct, LiveState, LiveUser, email_key
 
 
 class MemoryBackend:
     target = "https://tenant.example.test"
+    # Behaves like the API contract, so it declares what Planview declares.
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -52,7 +55,12 @@ class MemoryBackend:
         return next((u for u in self.users.values() if u.key == email_key(email)), None)
 
     # ---------------------------------------------------------------- reads
-    def read_live(self, product_ids: Collection[str] | None = None) -> LiveState:
+    def read_live(
+        self,
+        product_ids: Collection[str] | None = None,
+        *,
+        products: Sequence[LiveProduct] | None = None,
+    ) -> LiveState:
         with self._lock:
             self.reads.append(("read_live", tuple(product_ids or ())))
             wanted = self.products if product_ids is None else product_ids
@@ -97,8 +105,8 @@ class MemoryBackend:
                 email=user.email,
                 first_name=user.first_name,
                 last_name=user.last_name,
-                role=user.role,
-                password_required=user.password_required,
+                role=user.role or "User",
+                password_required=bool(user.password_required),
                 status="pending",
             )
             self.users[created.id] = created

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from apply_builders import PlanBuilder, product, user
 from apply_memory_backend import MemoryBackend
 
-from reconciler.apply import check_safety, execute
-from reconciler.apply.gate import UNVERIFIED, SavedPlanLimit
+from reconciler.apply import check_safety as gate_check_safety
+from reconciler.apply import execute
+from reconciler.apply.gate import UNVERIFIED, SavedPlanLimit, count_removals
 from reconciler.cli.progress import progress_bar
 from reconciler.errors import EXIT_BLOCKED, SafetyBlocked
+from reconciler.plan.model import Plan
+
+
+def check_safety(plan: Plan, **options: Any) -> None:
+    """The gate as apply calls it against the memory backend (Planview's rules)."""
+    gate_check_safety(plan, privileged_role="Administrator", **options)
 
 
 @pytest.fixture
@@ -69,6 +77,30 @@ def test_editing_the_verdict_or_the_flags_does_not_lift_the_limit(backend: Memor
     )
     with pytest.raises(SafetyBlocked, match="3 removals exceed the limit of 1"):
         check_safety(edited, saved_limit=files)
+
+
+def test_a_demotion_counts_by_the_backends_privileged_role() -> None:
+    backend = MemoryBackend(
+        users=[
+            user("u0", "admin@example.com", role="Administrator"),
+            user("u1", "editor@example.com", role="Editor"),
+        ]
+    )
+    b = PlanBuilder(backend)
+    b.update("u0", role="User")
+    b.update("u1", role="Viewer")
+    # The removal flags are as easy to edit as the verdict: count from what changes do.
+    changes = tuple(replace(c, removal=False) for c in b.plan().changes)
+    assert count_removals(changes, privileged_role="Administrator") == 1
+    assert count_removals(changes, privileged_role="Editor") == 1
+    # A backend without roles has no demotions; the saved plan then passes a limit of 0.
+    assert count_removals(changes, privileged_role=None) == 0
+    saved = replace(b.plan(), changes=changes)
+    gate_check_safety(saved, privileged_role=None, saved_limit=SavedPlanLimit(0, "x"))
+    with pytest.raises(SafetyBlocked, match="1 removal exceeds the limit of 0"):
+        gate_check_safety(
+            saved, privileged_role="Administrator", saved_limit=SavedPlanLimit(0, "x")
+        )
 
 
 def test_without_files_or_a_pin_no_removal_passes_unasked(backend: MemoryBackend) -> None:

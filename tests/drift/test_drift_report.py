@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 
-from statebuilder import du, lu, states
+from statebuilder import PLANVIEW, du, lu, states
 
 from reconciler.backends.base import RequestStats
+from reconciler.backends.planview.contract import AUDIT_KINDS
 from reconciler.drift import check_drift, render_json, render_markdown, render_text
 from reconciler.drift.render import MARKER
 from reconciler.model import AuditEvent
@@ -23,6 +25,7 @@ def ev(n: int, action: str, user: str, when: str = "2026-11-27T09:00:00Z", **kw)
         id=f"a-{n}",
         timestamp=when,
         action=action,
+        kind=AUDIT_KINDS[action],
         user_id="u-" + user.split("@")[0],
         user_email=user,
         **kw,
@@ -37,6 +40,7 @@ class FakeAuditBackend:
     def __init__(self, events: list[AuditEvent], page: int = 200):
         self.events = events
         self.page = page
+        self.capabilities = replace(PLANVIEW, audit_page_size=page)
         self.requests = 0
         self.calls: list[str] = []
 
@@ -69,7 +73,9 @@ class FakeAuditBackend:
 
 
 def run(desired, live, events, page=200, since=None):
-    plan = build_plan(desired, live, target="https://tenant.example", now=NOW)
+    plan = build_plan(
+        desired, live, capabilities=PLANVIEW, target="https://tenant.example", now=NOW
+    )
     backend = FakeAuditBackend(events, page)
     report = check_drift(desired, live, plan, backend, now=NOW, since=since)  # type: ignore[arg-type]
     return report, backend
@@ -147,6 +153,7 @@ def test_deleted_and_created_out_of_band_and_unexplained() -> None:
             id="a-9",
             timestamp="2026-11-26T10:00:00Z",
             action="user.deleted",
+            kind="user_deleted",
             actor_type="user",
             actor_email="carol@example.com",
             user_id="u-old",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler.backends.planview.contract import CAPABILITIES
 from reconciler.model import (
     DesiredState,
     DesiredUser,
@@ -20,6 +21,10 @@ from reconciler.model import (
     Settings,
     SourcePos,
 )
+
+# The rules these tests were written against (Planview's): diff and build_plan take the
+# backend's capabilities, and have no default of their own.
+PLANVIEW = CAPABILITIES
 
 PRODUCT_IDS = {"crm": "p-crm", "erp": "p-erp", "bi": "p-bi"}
 LIVE_PRODUCTS = {

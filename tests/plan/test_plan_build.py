@@ -6,7 +6,7 @@ import random
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from statebuilder import du, lu, states
+from statebuilder import PLANVIEW, du, lu, states
 
 from reconciler.changes import PHASE
 from reconciler.changes import ChangeKind as K
@@ -34,7 +34,9 @@ def mixed() -> tuple:
 
 
 def plan_of(desired, live, **options):
-    return build_plan(desired, live, target="https://tenant.example", now=NOW, **options)
+    return build_plan(
+        desired, live, capabilities=PLANVIEW, target="https://tenant.example", now=NOW, **options
+    )
 
 
 def test_changes_run_in_phases_then_email_then_product():
@@ -87,6 +89,7 @@ def test_plan_records_metadata_counts_and_cost():
     plan = build_plan(
         desired,
         live,
+        capabilities=PLANVIEW,
         target="https://tenant.example",
         now=NOW + timedelta(hours=1),
         cost=lambda kind: 2 if kind is K.CREATE else 1,

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from statebuilder import PRODUCT_IDS, du, lu, states
+from statebuilder import PLANVIEW, PRODUCT_IDS, du, lu, states
 
 from reconciler.changes import ChangeKind as K
 from reconciler.diff import Scope
@@ -152,11 +152,15 @@ def assert_matches_desired(desired, before: LiveState, after: LiveState, allow_d
 @given(desired_users, live_users, options, st.booleans())
 def test_applying_a_plan_converges(desired_list, live_list, opts, allow_delete):
     desired, live = states(desired_list, live_list, max_removals=1000, **opts)
-    plan = build_plan(desired, live, target="https://t", allow_delete=allow_delete)
+    plan = build_plan(
+        desired, live, capabilities=PLANVIEW, target="https://t", allow_delete=allow_delete
+    )
     after = simulate(plan, live)
 
     assert_matches_desired(desired, live, after, allow_delete)
-    again = build_plan(desired, after, target="https://t", allow_delete=allow_delete)
+    again = build_plan(
+        desired, after, capabilities=PLANVIEW, target="https://t", allow_delete=allow_delete
+    )
     assert again.changes == (), again.changes
     assert untouchable(desired, after) == untouchable(desired, live)
     remaining = {user.id for user in after.users.values()}

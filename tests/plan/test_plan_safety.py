@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from statebuilder import du, lu, states
+from statebuilder import PLANVIEW, du, lu, states
 
 from reconciler.errors import PlanError
 from reconciler.model import SafetySettings
@@ -21,7 +21,7 @@ def tenant(total: int, unlisted: int, max_removals: int | str = "10%"):
 
 
 def plan(desired, live, **options):
-    return build_plan(desired, live, target="https://t", **options)
+    return build_plan(desired, live, capabilities=PLANVIEW, target="https://t", **options)
 
 
 def test_count_limit_blocks_when_exceeded():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
-from statebuilder import du, lu, states
+from statebuilder import PLANVIEW, du, lu, states
 
 from reconciler.plan import Plan, build_plan
 from reconciler.plan.model import Change, ChangeKind, SafetyVerdict
@@ -57,13 +57,21 @@ def every_kind(max_removals: int | str = 100, **options) -> Plan:
         max_removals=max_removals,
     )
     return build_plan(
-        desired, live, target="https://tenant.example", allow_delete=True, now=NOW, **options
+        desired,
+        live,
+        capabilities=PLANVIEW,
+        target="https://tenant.example",
+        allow_delete=True,
+        now=NOW,
+        **options,
     )
 
 
 def no_changes() -> Plan:
     desired, live = states([du("amy@x.com", ["crm"])], [lu("amy@x.com", ["crm"])])
-    return build_plan(desired, live, target="https://tenant.example", now=NOW)
+    return build_plan(
+        desired, live, capabilities=PLANVIEW, target="https://tenant.example", now=NOW
+    )
 
 
 def golden(name: str, actual: str) -> None:

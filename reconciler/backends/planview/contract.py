@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import quote
 
 from reconciler.backends.base import NewUser
-from reconciler.model import AuditEvent, LiveProduct, LiveUser, Status
+from reconciler.backends.capabilities import Capabilities
+from reconciler.model import AuditEvent, AuditKind, LiveProduct, LiveUser, Status
 
 
 class ContractViolation(ValueError):
@@ -52,6 +53,29 @@ LIST_PRODUCTS = Listing(PRODUCTS, 100)
 LIST_PRODUCT_USERS = Listing(PRODUCT_USERS, 1000, id_key="userId")
 LIST_USER_AUDIT = Listing(USER_AUDIT, 200)
 LIST_AUDIT = Listing(AUDIT, 200)
+
+
+# --------------------------------------------------------------------------- rules
+
+ROLES: tuple[str, ...] = ("Administrator", "User")
+DEFAULT_ROLE = "User"
+
+#: What the core needs to know about the service, beside the paths and payloads.
+CAPABILITIES = Capabilities(
+    name="planview",
+    managed_fields=frozenset({"first_name", "last_name", "role", "password_required"}),
+    roles=ROLES,
+    # A demotion from Administrator takes access away: it counts as a removal.
+    privileged_role="Administrator",
+    has_audit_log=True,
+    # Deactivating frees the seat: an unlisted user's products need no revokes.
+    deactivate_revokes_access=True,
+    # The API refuses to provision a deactivated user (400 UserDeactivated).
+    grant_requires_active=True,
+    supports_delete=True,
+    max_page_size=LIST_USERS.max_count,
+    audit_page_size=LIST_AUDIT.max_count,
+)
 
 
 def path(template: str, **ids: str) -> str:
@@ -146,13 +170,17 @@ def user_from_json(body: Any) -> LiveUser:
 
 
 def new_user_payload(user: NewUser) -> dict[str, Any]:
-    return {
+    payload: dict[str, Any] = {
         "email": user.email,
         "firstName": user.first_name,
         "lastName": user.last_name,
-        "role": user.role,
-        "passwordRequired": user.password_required,
     }
+    # Unset: the service's defaults (role User, no password required) apply.
+    if user.role is not None:
+        payload["role"] = user.role
+    if user.password_required is not None:
+        payload["passwordRequired"] = user.password_required
+    return payload
 
 
 def update_payload(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,8 +195,8 @@ def user_matches(user: LiveUser, wanted: NewUser) -> bool:
     return (
         user.first_name == wanted.first_name
         and user.last_name == wanted.last_name
-        and user.role == wanted.role
-        and user.password_required == wanted.password_required
+        and user.role == (DEFAULT_ROLE if wanted.role is None else wanted.role)
+        and user.password_required == bool(wanted.password_required)
     )
 
 
@@ -213,7 +241,7 @@ def audit_from_json(body: Any) -> AuditEvent:
     return AuditEvent(
         id=_str(body, "id"),
         timestamp=_str(body, "timestamp"),
-        action=_str(body, "action"),
+        action=(action := _str(body, "action")),
         actor_type=_str(actor, "type", default="user"),
         actor_id=_optional_str(actor, "id"),
         actor_email=_optional_str(actor, "email"),
@@ -221,7 +249,20 @@ def audit_from_json(body: Any) -> AuditEvent:
         user_email=_optional_str(body, "userEmail"),
         product_id=_optional_str(body, "productId"),
         changes=changes,
+        kind=AUDIT_KINDS.get(action, "other"),
     )
+
+
+# Planview's audit action names -> the neutral kinds drift attributes by.
+AUDIT_KINDS: dict[str, AuditKind] = {
+    "user.created": "user_created",
+    "user.updated": "user_updated",
+    "user.deactivated": "user_deactivated",
+    "user.reactivated": "user_reactivated",
+    "user.deleted": "user_deleted",
+    "product.provisioned": "access_granted",
+    "product.deprovisioned": "access_revoked",
+}
 
 
 # --------------------------------------------------------------------------- errors

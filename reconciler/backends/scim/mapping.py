@@ -171,7 +171,7 @@ def refuse_unsupported(fields: Mapping[str, Any], *, creating: bool) -> None:
     them is fine, asking for a value is an error rather than a silent no-op."""
     asked = []
     for name, label in UNSUPPORTED_FIELDS.items():
-        if name not in fields:
+        if fields.get(name) is None:  # not asked for (the core leaves unmanaged fields unset)
             continue
         neutral_default = NEUTRAL_DEFAULT_ROLE if name == "role" else False
         if creating and fields[name] == neutral_default:
