@@ -117,7 +117,6 @@ def plan_against(
         desired,
         live,
         capabilities=backend.capabilities,
-        capabilities=backend.capabilities,
         target=backend.target,
         allow_delete=allow_delete,
         allow_removals=allow_removals,
