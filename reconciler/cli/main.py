@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "emulator": "reconciler.cli.emulator_cmd:emulator",
     "demo": "reconciler.cli.demo_cmd:demo",
     "doctor": "reconciler.cli.doctor_cmd:doctor",
+    "import-csv": "reconciler.cli.importcsv_cmd:import_csv",
 }
 
 # How many -v the command line gave, as click counted them (so -vv, -v -v, -vvv and

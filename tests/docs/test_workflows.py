@@ -25,6 +25,8 @@ from doccheck import EXAMPLES, ROOT, check_invocation, commands, invocations
 GITHUB = EXAMPLES / "github"
 GITLAB = EXAMPLES / "gitlab"
 WORKFLOWS = {name: GITHUB / f"{name}.yml" for name in ("plan", "apply", "drift")}
+# Linted, checked for real commands and pinned actions like the three above.
+LINTED = [*WORKFLOWS.values(), GITHUB / "hr-import.yml"]
 PLAN_MARKER = "<!-- planview-admin-reconciler:plan -->"
 DRIFT_MARKER = "<!-- planview-admin-reconciler:drift -->"
 SECRETS = ("PLANVIEW_ADMIN_URL", "PLANVIEW_ADMIN_CLIENT_ID", "PLANVIEW_ADMIN_CLIENT_SECRET")
@@ -75,7 +77,7 @@ def test_actionlint_passes_on_the_github_workflows() -> None:
     if shellcheck:  # actionlint runs it over every `run:` script when found on PATH
         env["PATH"] = os.path.dirname(shellcheck) + os.pathsep + env.get("PATH", "")
     result = subprocess.run(
-        [actionlint, "-no-color", *map(str, WORKFLOWS.values())],
+        [actionlint, "-no-color", *map(str, LINTED)],
         capture_output=True,
         text=True,
         env=env,
@@ -104,7 +106,7 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
 
 def github_invocations() -> list[Any]:
     found = []
-    for path in WORKFLOWS.values():
+    for path in LINTED:
         for step in steps(load(path)):
             if "run" in step:
                 found += invocations(step["run"], f"{path.name}: {step.get('name', 'step')}")
@@ -149,7 +151,7 @@ def test_the_invocation_check_rejects_unknown_commands_and_options() -> None:
 
 
 def test_every_action_is_pinned_to_a_commit() -> None:
-    for path in WORKFLOWS.values():
+    for path in LINTED:
         for step in steps(load(path)):
             if "uses" in step:
                 assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), (
@@ -318,6 +320,7 @@ def test_examples_are_all_accounted_for() -> None:
         "github/action/plan.yml",
         "github/apply.yml",
         "github/drift.yml",
+        "github/hr-import.yml",
         "github/multi-tenant.yml",
         "github/plan.yml",
         "gitlab/.gitlab-ci.yml",
