@@ -19,13 +19,14 @@ def resolve_products(
     several products, is an error naming the alias and where it was written."""
     by_id = {p.id: p for p in live}
     by_name: dict[str, list[LiveProduct]] = {}
-    for product in by_id.values():
-        by_name.setdefault(product.name.casefold(), []).append(product)
+    for listed in by_id.values():
+        by_name.setdefault(listed.name.casefold(), []).append(listed)
 
     resolved: dict[str, LiveProduct] = {}
     problems: list[str] = []
     for alias, ref in refs.items():
         where = f"{ref.pos}: " if ref.pos else ""
+        product: LiveProduct | None
         if ref.id is not None:
             product = by_id.get(ref.id)
             if product is None:
