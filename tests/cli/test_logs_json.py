@@ -268,3 +268,15 @@ def test_text_mode_is_unchanged(tenant: Any) -> None:
     assert run.stderr.startswith("Saved the plan to plan.json (digest sha256:")
     assert "{" not in run.stderr
     assert run.stderr.rstrip().splitlines()[-1].startswith("API: ")
+
+
+def test_every_event_the_code_emits_is_in_the_documented_table() -> None:
+    # Log pipelines rely on the table in docs/cli.md: it must name exactly the events.
+    root = Path(__file__).resolve().parents[2]
+    code = "\n".join(p.read_text() for p in (root / "reconciler" / "cli").glob("*.py"))
+    emitted = set(re.findall(r'emit(?:_json_only)?\(\s*"([a-z_.]+)"', code))
+    emitted |= {"error", "log"}  # output.error() and the logging formatter
+    doc = (root / "docs" / "cli.md").read_text()
+    section = doc.split("## Structured logs", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `\"([a-z_.]+)\"` \|", section, re.M))
+    assert emitted == documented

@@ -130,8 +130,9 @@ def check_invocation(invocation: Invocation, tree: dict[str, click.Command]) -> 
     """Problems with one `reconciler ...` call; empty when it would parse."""
     args = list(invocation.args)
     # group options before the command
-    while args and args[0] in ("-v", "-vv", "-vvv", "--verbose"):
-        args.pop(0)
+    while args and args[0] in ("-v", "-vv", "-vvv", "--verbose", "--log-format"):
+        if args.pop(0) == "--log-format" and (not args or args.pop(0) not in ("text", "json")):
+            return [f"{invocation}: --log-format takes text or json"]
     if not args:
         return [f"{invocation}: no command"]
     if args[0] in ("--help", "-h", "--version"):
