@@ -280,3 +280,36 @@ def test_every_event_the_code_emits_is_in_the_documented_table() -> None:
     section = doc.split("## Structured logs", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `\"([a-z_.]+)\"` \|", section, re.M))
     assert emitted == documented
+
+
+def test_a_blocked_apply_is_an_error_event_with_exit_3(tenant: Any, tmp_path: Path) -> None:
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(
+        DESIRED.read_text().replace(
+            "  unmanagedUsers: deactivate\n",
+            "  unmanagedUsers: deactivate\n  safety:\n    maxRemovals: 1\n",
+        )
+    )
+    run, records = json_run(tenant, "apply", str(strict), "--auto-approve")
+    assert run.code == 3
+    (error,) = named(records, "error")
+    assert (error["error_type"], error["exit_code"]) == ("SafetyBlocked", 3)
+
+
+def test_the_confirmation_question_is_an_event(
+    tenant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.cli import apply_cmd
+
+    monkeypatch.setattr(apply_cmd, "stdin_is_tty", lambda: True)
+    before = tenant.state()
+    run = run_against(tenant, "--log-format", "json", "apply", str(DESIRED), input="no\n")
+    # The test runner echoes the typed answer into stderr, where a terminal would show it.
+    assert "\nno\n" in run.stderr
+    records = events(Run(run.code, run.stdout, run.stderr.replace("\nno\n", "\n", 1)))
+    assert run.code == 1
+    (question,) = named(records, "apply.confirm")
+    assert question["changes"] == 8
+    assert "Only 'yes' will be accepted" in question["message"]
+    assert "apply cancelled" in named(records, "error")[0]["message"]
+    assert tenant.state() == before
