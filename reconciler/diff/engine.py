@@ -424,7 +424,9 @@ def _field_comparer(fields: tuple[str, ...]) -> FieldChanges:
         return lambda user, current: ({}, {})
     values = attrgetter(*fields)
 
-    def changes(user: DesiredUser, current: LiveUser) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _field_changes(
+        user: DesiredUser, current: LiveUser
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         if values(user) == values(current):
             return {}, {}
         before: dict[str, Any] = {}
@@ -435,7 +437,7 @@ def _field_comparer(fields: tuple[str, ...]) -> FieldChanges:
                 before[name], after[name] = old, new
         return before, after
 
-    return changes
+    return _field_changes
 
 
 def _source(user: DesiredUser) -> str | None:
