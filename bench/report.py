@@ -14,6 +14,9 @@ from bench.scenarios import ApplyResult, Measured, PlanResult, ValidateResult
 # Hand-written analysis of the latest full run (why targets were missed, what would
 # close them), quoted in the report when present.
 ANALYSIS = Path(__file__).resolve().with_name("analysis.md")
+# Pages a listing may read past its end: --concurrency - 1, at the default of 4 the
+# harness runs with (docs/rate-budget.md, "Reading ahead").
+READ_AHEAD_PER_LISTING = 3
 
 # The targets.
 PLAN_USERS = 50_000
@@ -87,11 +90,12 @@ def verdicts(results: Results) -> list[Verdict]:
     for p in results.plan:
         excess = read_excess(p)
         text = ", ".join(f"{e.split()[-1]} +{n}" for e, n in excess.items() if n)
-        over = {e: n - p.listings[e] for e, n in excess.items() if n > p.listings[e]}
+        allowed = {e: p.listings[e] * READ_AHEAD_PER_LISTING for e in excess}
+        over = {e: n - allowed[e] for e, n in excess.items() if n > allowed[e]}
         out.append(
             Verdict(
                 f"reads, plan {p.users:,} users {p.latency_ms:g} ms: "
-                "<= minimum + 1 page per listing",
+                f"<= minimum + {READ_AHEAD_PER_LISTING} pages read ahead per listing",
                 f"{p.tool.total_requests} requests ({text or 'at the minimum'})"
                 if p.tool.ok
                 else _failed(p.tool),
