@@ -157,6 +157,10 @@ def _head(plan: Plan) -> str:
         f"· made {md(plan.created_at)}"
     )
     parts.append("")
+    if plan.changes:
+        # Made here from hex digits only, so it is safe as a code span; CI pins it with
+        # `apply --expect-digest` so that exactly this plan is applied.
+        parts += [f"Plan digest `{plan.digest}`", ""]
     verdict = plan.safety
     if verdict.blocked:
         parts += ["> [!CAUTION]", f"> **Blocked by the safety limit.** {md(verdict.reason)}", ""]
