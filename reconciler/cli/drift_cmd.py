@@ -8,7 +8,12 @@ from typing import Any
 
 import click
 
-from reconciler.cli.connection import connection_options, open_backend, print_stats
+from reconciler.cli.connection import (
+    ConnectionCommand,
+    connection_options,
+    open_backend,
+    print_stats,
+)
 from reconciler.cli.metrics import metrics_option, observe_plan, record_drift
 from reconciler.cli.output import colour_enabled
 from reconciler.cli.pipeline import load, plan_against
@@ -42,7 +47,7 @@ def parse_since(value: str, now: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-@click.command()
+@click.command(cls=ConnectionCommand)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
     "--format",

@@ -9,7 +9,12 @@ from typing import Any
 
 import click
 
-from reconciler.cli.connection import connection_options, open_backend, print_stats
+from reconciler.cli.connection import (
+    ConnectionCommand,
+    connection_options,
+    open_backend,
+    print_stats,
+)
 from reconciler.cli.logs import emit
 from reconciler.cli.output import colour_enabled, style
 from reconciler.errors import ConfigError
@@ -21,7 +26,7 @@ def warning(message: str) -> None:
     emit("export.warning", "warning", message, text=prefix + message)
 
 
-@click.command()
+@click.command(cls=ConnectionCommand)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),

@@ -7,7 +7,12 @@ from typing import Any
 
 import click
 
-from reconciler.cli.connection import connection_options, open_backend, print_stats
+from reconciler.cli.connection import (
+    ConnectionCommand,
+    connection_options,
+    open_backend,
+    print_stats,
+)
 from reconciler.cli.logs import emit
 from reconciler.cli.metrics import metrics_option, observe_plan
 from reconciler.cli.output import colour_enabled
@@ -51,7 +56,7 @@ def _saved_hint(plan: Plan, out: str, paths: tuple[str, ...]) -> tuple[str, str]
     ), shlex.join(words)
 
 
-@click.command()
+@click.command(cls=ConnectionCommand)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
     "--out",
