@@ -20,7 +20,7 @@ Contract for implementers:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -81,10 +81,14 @@ class Backend(Protocol):
         product_ids: Collection[str] | None = None,
         *,
         products: Sequence[LiveProduct] | None = None,
+        select: Callable[[Sequence[LiveProduct]], Collection[str]] | None = None,
     ) -> LiveState:
         """Users, products, and the provisioning of `product_ids` (all products if None),
         read concurrently. All or nothing. `products`: a product listing the caller has
-        just read, so the backend need not read it again."""
+        just read, so the backend need not read it again. `select`: called with the
+        product listing once it is read, returns the products whose provisioning to
+        read (instead of `product_ids`), so one call reads everything a desired state
+        manages; what it raises fails the call."""
         ...
 
     def list_products(self) -> list[LiveProduct]: ...

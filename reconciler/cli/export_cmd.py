@@ -85,13 +85,21 @@ def export(
     try:
         live = backend.read_live(None)
         target = backend.target
+        capabilities = backend.capabilities
     finally:
         print_stats(backend)
         backend.close()
 
     exported_at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     result = export_desired(
-        live, target=target, exported_at=exported_at, domains=cleaned, schema_ref=schema_ref
+        live,
+        target=target,
+        exported_at=exported_at,
+        domains=cleaned,
+        schema_ref=schema_ref,
+        # only the fields this backend manages: a SCIM file with `role: ""` would be
+        # refused by its own plan
+        capabilities=capabilities,
     )
     for problem in result.problems:
         warning(f"{problem}: the file will not validate until it is fixed.")

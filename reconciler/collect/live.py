@@ -14,7 +14,6 @@ nothing of them is shown.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 from collections.abc import Collection, Sequence
@@ -32,13 +31,8 @@ class ReadsAbandoned(ReconcilerError):
 
 
 def collect_live(backend: Backend, desired: DesiredState) -> LiveState:
-    if _takes(backend, "select"):
-        # users, products and provisioning at once: the products pick the provisioning
-        return backend.read_live(select=lambda products: _managed(desired, products))  # type: ignore[call-arg]
-    products = backend.list_products()
-    managed = _managed(desired, products)
-    # the listing was just read: do not spend a request reading it again
-    return backend.read_live(managed, products=products)
+    # users, products and provisioning at once: the products pick the provisioning
+    return backend.read_live(select=lambda products: _managed(desired, products))
 
 
 def start_collect(backend: Backend) -> PendingLive:
@@ -55,15 +49,11 @@ class PendingLive:
         self._given = threading.Event()  # set once the desired state is known, or never will be
         self._live: LiveState | None = None
         self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if _takes(backend, "select"):
-            self._thread = threading.Thread(target=self._read, name="collect-live", daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._read, name="collect-live", daemon=True)
+        self._thread.start()
 
     def finish(self, desired: DesiredState) -> LiveState:
         """The live state `desired` concerns; raises what the reads raised."""
-        if self._thread is None:
-            return collect_live(self._backend, desired)
         self._desired = desired
         self._given.set()
         self._thread.join()
@@ -76,12 +66,11 @@ class PendingLive:
         """Stop the reads (the desired state will never come) and wait for the ones
         under way, so nothing of theirs happens after this returns."""
         self._given.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
 
     def _read(self) -> None:
         try:
-            self._live = self._backend.read_live(select=self._select)  # type: ignore[call-arg]
+            self._live = self._backend.read_live(select=self._select)
         except BaseException as exc:  # handed to finish(); a thread must not raise
             self._error = exc
 
@@ -102,9 +91,3 @@ def _managed(desired: DesiredState, products: Sequence[LiveProduct]) -> list[str
     )
     return managed
 
-
-def _takes(backend: Backend, keyword: str) -> bool:
-    try:
-        return keyword in inspect.signature(backend.read_live).parameters
-    except (TypeError, ValueError):
-        return False

@@ -137,11 +137,14 @@ class ScimBackend:
         product_ids: Collection[str] | None = None,
         *,
         products: Sequence[LiveProduct] | None = None,
+        select: Callable[[Sequence[LiveProduct]], Collection[str]] | None = None,
     ) -> LiveState:
         """Users, groups and the membership of `product_ids` (all groups if None), read
         concurrently; any failed read fails the whole call. Without `products` one
         group listing brings names and members; with it (a listing the caller just
-        read), only the wanted groups are read, one request each."""
+        read), only the wanted groups are read, one request each. `select`: called with
+        the group listing once it is read, returns the groups whose members to keep
+        (instead of `product_ids`); what it raises fails the call."""
         stop = threading.Event()
         with ThreadPoolExecutor(self.settings.concurrency, "scim-read") as pool:
             users_f = pool.submit(self._list_users, stop)
@@ -149,8 +152,11 @@ class ScimBackend:
                 groups_f = pool.submit(self._list_groups_with_members, stop)
                 _wait_all([users_f, groups_f], stop)
                 groups = groups_f.result()
-                wanted = set(groups) if product_ids is None else set(product_ids)
                 live_products = [product for product, _ in groups.values()]
+                if select is not None:
+                    wanted = set(select(live_products))
+                else:
+                    wanted = set(groups) if product_ids is None else set(product_ids)
                 provisioning = {
                     gid: members for gid, (_, members) in groups.items() if gid in wanted
                 }
@@ -165,7 +171,12 @@ class ScimBackend:
                     )
             else:
                 live_products = list(products)
-                wanted = {p.id for p in products} if product_ids is None else set(product_ids)
+                if select is not None:
+                    wanted = set(select(live_products))
+                elif product_ids is None:
+                    wanted = {p.id for p in products}
+                else:
+                    wanted = set(product_ids)
                 members_f = {gid: pool.submit(self._members, gid, stop) for gid in sorted(wanted)}
                 _wait_all([users_f, *members_f.values()], stop)
                 provisioning = {gid: future.result() for gid, future in members_f.items()}
