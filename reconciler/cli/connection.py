@@ -10,6 +10,7 @@ credentials from SCIM_CLIENT_ID and SCIM_CLIENT_SECRET.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -67,7 +68,7 @@ class ConnectionCommand(click.Command):
                     formatter.write_dl(rows[title])
 
 
-_OPTIONS = [
+_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "--backend",
         type=click.Choice(BACKENDS),
@@ -195,7 +196,7 @@ def read_secret(client_secret_file: str | None) -> str:
     if client_secret_file:
         try:
             if client_secret_file == "-":
-                secret = click.get_text_stream("stdin").read()
+                secret = sys.stdin.read()
             else:
                 with open(client_secret_file, encoding="utf-8") as handle:
                     secret = handle.read()

@@ -58,7 +58,7 @@ def doctor(ctx: click.Context, output_format: str, **connection: Any) -> None:
     backend = open_backend(**connection)
     try:
         checks = backend.doctor()  # type: ignore[attr-defined]
-        target = backend.target  # type: ignore[attr-defined]
+        target = backend.target
     finally:
         print_stats(backend)
         backend.close()

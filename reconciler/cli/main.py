@@ -68,7 +68,8 @@ def _usage_errors_exit_1() -> Iterator[None]:
     try:
         yield
     except click.UsageError as exc:
-        exc.exit_code = EXIT_ERROR
+        # click declares exit_code on the class but reads it from the instance
+        exc.exit_code = EXIT_ERROR  # type: ignore[misc]
         raise
 
 

@@ -60,7 +60,7 @@ SYSTEM_ACTOR = {"type": "user", "id": None, "email": "it-admin@example.com"}
 
 
 def product_list(count: int) -> list[dict[str, object]]:
-    products = []
+    products: list[dict[str, object]] = []
     for index in range(count):
         kind, env = PRODUCT_CATALOGUE[index % len(PRODUCT_CATALOGUE)]
         round_ = index // len(PRODUCT_CATALOGUE)
@@ -117,7 +117,7 @@ def generate(users: int, products: int, seed: int) -> Tenant:
         last_login = None
         if signed_in:
             last_login = iso(created + rng.random() * (EPOCH_END - created))
-        user = {
+        user: dict[str, object] = {
             "id": tenant.new_user_id(),
             "email": email,
             "firstName": first,
@@ -132,7 +132,7 @@ def generate(users: int, products: int, seed: int) -> Tenant:
         tenant._insert_user(user)
         tenant.record("user.created", admin_actor, user, at=created)
         if index == 0:
-            admin_actor = {"type": "user", "id": user["id"], "email": user["email"]}
+            admin_actor = {"type": "user", "id": str(user["id"]), "email": email}
         if product_ids:
             wanted = 1 + (rng.random() < 0.4) + (rng.random() < 0.1)
             picks = rng.sample(product_ids, min(wanted, len(product_ids)))

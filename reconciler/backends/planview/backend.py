@@ -529,7 +529,7 @@ def _wait_all(
     """Wait for all; on the first failure stop the rest and raise that failure (the
     cause, not another listing's report that it stopped because of it)."""
     done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-    errors = [f.exception() for f in done if not f.cancelled() and f.exception() is not None]
+    errors = [e for f in done if not f.cancelled() and (e := f.exception()) is not None]
     if not errors:
         return
     stop.set()

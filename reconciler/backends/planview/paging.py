@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from reconciler.backends.planview import contract
@@ -378,7 +379,7 @@ class _Listing(Generic[T]):
             if pages_ahead and not self.reader._may_read_ahead():
                 break  # speculation only while the budget has room to spare
             start = self.next_start
-            future = self.reader._submit(lambda start=start: self._fetch(start))
+            future = self.reader._submit(partial(self._fetch, start))
             self.asked[start] = future
             self.next_start = start + (self.size or self.count)
             future.add_done_callback(self._answered)
