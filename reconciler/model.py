@@ -76,12 +76,29 @@ class SafetySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicySettings:
+    """`settings.policy`: invariants about administrators (backends with roles only)."""
+
+    # Active users with the backend's privileged role the tenant must keep after a plan.
+    min_administrators: int = 1
+    # Whether the file wrote minAdministrators (a backend without roles warns only then).
+    min_administrators_set: bool = False
+    # Emails or globs that must be listed, active and privileged in the desired state.
+    required_administrators: tuple[str, ...] = ()
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     unmanaged_users: UnmanagedPolicy = "deactivate"
     protected_users: tuple[str, ...] = ()
     # None: every user is in scope. Lower-cased domains otherwise.
     scope_email_domains: tuple[str, ...] | None = None
     safety: SafetySettings = field(default_factory=SafetySettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    # `deleteDeactivatedAfter` in days (None: off): unlisted users deactivated longer
+    # ago than this are deleted (only with unmanagedUsers: deactivate).
+    delete_deactivated_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +188,19 @@ class LiveProduct:
     seats: int | None = None  # None: unlimited
 
 
+# Where a deactivation time was learnt: the user's audit history, the record's
+# `updatedAt` (no audit log, or no deactivation event in it), or nowhere.
+DeactivationSource = Literal["audit_log", "updated_at", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Deactivation:
+    """When an unlisted, deactivated user was deactivated, as far as the tenant says."""
+
+    at: str | None  # ISO-8601, UTC; None when unknown (such a user is never deleted)
+    source: DeactivationSource
+
+
 @dataclass(slots=True)
 class LiveState:
     users: dict[str, LiveUser]  # email_key -> user
@@ -178,6 +208,12 @@ class LiveState:
     # product id -> ids of the users provisioned to it. Only products that were read
     # are present: the collector reads the provisioning of managed products only.
     provisioning: dict[str, frozenset[str]]
+    # user id -> when it was deactivated; read only for the candidates of
+    # `settings.deleteDeactivatedAfter` (see `reconciler.collect.deactivations`).
+    deactivations: dict[str, Deactivation] = field(default_factory=dict)
+    # When `deactivations` were read (ISO-8601, UTC): the "now" the grace period is
+    # measured to, so that diff stays a function of its inputs.
+    read_at: str | None = None
 
     def users_by_id(self) -> dict[str, LiveUser]:
         return {u.id: u for u in self.users.values()}
@@ -197,12 +233,17 @@ AuditKind = Literal[
 ]
 
 
+# Who made an audit event, in neutral words: a person (in the web UI), an API client
+# (an integration), or the service itself (e.g. a sync of users from connected products).
+ActorKind = Literal["person", "api_client", "system", "unknown"]
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     id: str
     timestamp: str  # ISO-8601, UTC
     action: str  # the service's own name for it, shown to people (e.g. "user.updated")
-    actor_type: str  # "user" (a person) | "client" (an API client)
+    actor_type: str  # the service's own word for the actor (Planview: user | client | system)
     actor_id: str | None = None
     actor_email: str | None = None
     user_id: str | None = None
@@ -210,6 +251,8 @@ class AuditEvent:
     product_id: str | None = None
     changes: Mapping[str, Any] = field(default_factory=dict)
     kind: AuditKind = "other"
+    actor_kind: ActorKind = "unknown"
+    actor_name: str | None = None  # a display name, where the service gives one
 
 
 def provisioning_fingerprint(product_id: str, user_id: str | None, granted: bool) -> str:

@@ -87,6 +87,8 @@ def _attribution(event: AuditEvent, from_value: Any = None, to_value: Any = None
         actor_email=event.actor_email,
         from_value=from_value,
         to_value=to_value,
+        actor_kind=event.actor_kind,
+        actor_name=event.actor_name,
     )
 
 

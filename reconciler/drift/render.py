@@ -56,7 +56,7 @@ def describe_attribution(item: DriftItem, since: str, *, attributed: bool = True
     found = item.attribution
     if found is None:
         return f"no audit event found since {since}" if attributed else NOT_ATTRIBUTED
-    return f"{_verb(found)} by {found.actor} at {found.timestamp}{_from_to(item, found)}"
+    return f"{_verb(found)} by {found.actor_label} at {found.timestamp}{_from_to(item, found)}"
 
 
 def _verb(found: Attribution) -> str:
@@ -70,6 +70,16 @@ def _from_to(item: DriftItem, found: Attribution) -> str:
     if found.action == "user.created":
         return f" with {FIELD_LABELS.get(item.field or '', item.field)} {_value(found.to_value)}"
     return f": {_value(found.from_value)} -> {_value(found.to_value)}"
+
+
+# The service's own sync (e.g. of users from connected products) is not somebody
+# working around the desired state: the fix is usually scope, not a revert.
+_SYNCED_NOTE = (
+    "{n} user(s) not in the desired state were created by the service itself (system), "
+    "e.g. its sync of users from connected products: to live alongside it, narrow "
+    "settings.scope, protect them with settings.protectedUsers, or set "
+    "unmanagedUsers: ignore (see docs/concepts.md)."
+)
 
 
 def _summary(report: DriftReport) -> str:
@@ -116,6 +126,8 @@ def render_text(report: DriftReport, *, colour: bool = False) -> str:
         lines.append("")
         for user in report.users:
             lines += _text_user(user, report.audit.since, colour, report.attributed)
+        if report.synced():
+            lines.append(_SYNCED_NOTE.format(n=report.synced()))
         unexplained = report.unexplained()
         if unexplained and report.attributed:
             lines.append(
@@ -174,6 +186,8 @@ def render_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -> str:
             "- A difference with no audit event is older than the history read (`--since`), "
             "or the desired state changed and was not applied yet."
         )
+    if report.synced():
+        tail.append(f"- {_SYNCED_NOTE.format(n=report.synced())}")
     tail += ["", "</details>"]
     for email in report.protected_differences:
         tail.append(
@@ -186,7 +200,7 @@ def render_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -> str:
         for item in user.items:
             found = item.attribution
             missing = "no audit event found" if report.attributed else NOT_ATTRIBUTED
-            who = md_text(found.actor) if found else missing
+            who = md_text(found.actor_label) if found else missing
             when = md_text(found.timestamp) if found else ""
             event = md_text(f"{found.action}{_from_to(item, found)}") if found else ""
             state = "" if user.state == "changed" else f" ({_STATE_TEXT[user.state]})"

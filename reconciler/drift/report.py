@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from reconciler.model import FIELD_LABELS as MODEL_FIELD_LABELS
+from reconciler.model import ActorKind
 
 # How a user differs: fields/products changed, or the whole user is missing/extra.
 UserState = Literal["changed", "deleted_out_of_band", "created_out_of_band"]
@@ -25,17 +26,33 @@ class Attribution:
     event_id: str
     action: str
     timestamp: str
-    actor_type: str  # "user" (a person in the web UI) | "client" (an API client)
+    actor_type: str  # the service's own word for the actor
     actor_id: str | None = None
     actor_email: str | None = None
     from_value: Any = None  # for field changes: the event's own from -> to
     to_value: Any = None
+    actor_kind: ActorKind = "unknown"  # person | api_client | system | unknown
+    actor_name: str | None = None
 
     @property
     def actor(self) -> str:
-        if self.actor_type == "client":
-            return f"API client {self.actor_id or 'unknown'}"
-        return self.actor_email or f"user {self.actor_id or 'unknown'}"
+        """Who, in words: an email for a person, the client id for an API client, the
+        service's own name for itself (e.g. its product sync)."""
+        if self.actor_kind == "api_client":
+            return f"API client {self.actor_id or self.actor_name or 'unknown'}"
+        if self.actor_kind == "system":
+            return self.actor_name or self.actor_id or "the service"
+        return self.actor_email or self.actor_name or f"user {self.actor_id or 'unknown'}"
+
+    @property
+    def actor_label(self) -> str:
+        """The actor with its kind, e.g. `jane@example.com (person)`,
+        `Product sync (system)`; an API client's name already says what it is."""
+        if self.actor_kind == "api_client":
+            return self.actor
+        if self.actor_kind == "unknown":
+            return f"{self.actor} (actor type {self.actor_type or 'unknown'})"
+        return f"{self.actor} ({self.actor_kind})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +126,18 @@ class DriftReport:
         """False when the backend has no audit log: no difference can be explained."""
         return self.audit.source != "unavailable"
 
+    def synced(self) -> int:
+        """Users not in the desired state that the service itself created (its sync of
+        users from connected products, say): usually a matter of scope, not drift."""
+        return sum(
+            1
+            for u in self.users
+            for i in u.items
+            if i.kind == "unlisted"
+            and i.attribution is not None
+            and i.attribution.actor_kind == "system"
+        )
+
     def unexplained(self) -> int:
         return sum(1 for u in self.users for i in u.items if i.attribution is None)
 
@@ -118,6 +147,7 @@ class DriftReport:
             data["label"] = item.label
             if item.attribution is not None:
                 data["attribution"]["actor"] = item.attribution.actor
+                data["attribution"]["actor_label"] = item.attribution.actor_label
             return data
 
         return {
@@ -130,6 +160,7 @@ class DriftReport:
             "counts": self.counts(),
             "attributed": self.attributed,
             "unexplained": self.unexplained(),
+            "created_by_system": self.synced(),
             "audit": asdict(self.audit),
             "protected_differences": list(self.protected_differences),
             "warnings": list(self.warnings),

@@ -477,11 +477,13 @@ class Application:
             self.tenant = Tenant.from_state(state, id_seed=self.config.seed)
 
     def out_of_band(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """A change made by a person in the web UI (audit actor type `user`)."""
+        """A change made outside the reconciler: by default by a person in the web UI
+        (audit actor type `user`); `actor` may name an API client or the service itself
+        (see `Tenant.acting_as`)."""
         body = {_CAMEL.get(key, key): value for key, value in body.items()}
         op = body.pop("op", None)
         tenant = self.tenant
-        actor = tenant.admin_actor(body.pop("actor", None))
+        actor = tenant.acting_as(body.pop("actor", None))
 
         def user_id() -> str:
             if "userId" in body:

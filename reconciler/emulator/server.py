@@ -173,7 +173,9 @@ class Emulator:
         self._call(lambda: self.app.load_state(state))
 
     def out_of_band(self, op: str, **kwargs: Any) -> dict[str, Any]:
-        """Change the tenant as a person in the web UI would (audit actor type `user`).
+        """Change the tenant as a person in the web UI would (audit actor type `user`),
+        or, with `actor={"kind": "api_client" | "system", "name": ...}`, as another
+        integration or the service's own product sync would.
 
         ops: create, update, deactivate, reactivate, delete, provision, deprovision,
         sign-in. Users are named by `userId` or `email`, products by `productId`

@@ -44,6 +44,9 @@ NAME_MAX = 100
 EMAIL_MAX = 254
 
 Actor = dict[str, Any]
+# Who can act: a person in the web UI, an API client, or the service itself (its sync
+# of users from connected products); a `system` actor also carries a `name`.
+ACTOR_TYPES = ("user", "client", "system")
 
 
 class ApiFailure(Exception):
@@ -72,6 +75,10 @@ def parse_iso(text: str) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.timestamp()
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-") or "system"
 
 
 def validation(detail: str) -> ApiFailure:
@@ -134,6 +141,38 @@ class Tenant:
             if candidate["role"] == "Administrator" and candidate["status"] == "Active":
                 return {"type": "user", "id": candidate["id"], "email": candidate["email"]}
         return {"type": "user", "id": None, "email": "it-admin@example.com"}
+
+    def acting_as(self, spec: Any) -> Actor:
+        """The actor an out-of-band change is credited to.
+
+        None: the tenant's first active admin; a string: the person with that email;
+        an object `{"kind": "person", "email": ...}`, `{"kind": "api_client", "name":
+        CLIENT_ID}` or `{"kind": "system", "name": ...}` (the service itself, e.g. its
+        hourly sync of users from connected products; default name "Product sync")."""
+        if spec is None or isinstance(spec, str):
+            return self.admin_actor(spec)
+        if not isinstance(spec, dict):
+            raise validation("actor must be an email or an object with a kind.")
+        unknown = sorted(set(spec) - {"kind", "name", "email"})
+        if unknown:
+            raise validation(f"actor does not take {', '.join(unknown)}.")
+        kind, name, email = spec.get("kind"), spec.get("name"), spec.get("email")
+        if name is not None and (not isinstance(name, str) or not _VISIBLE.search(name)):
+            raise validation("actor.name must be a non-empty string.")
+        if kind == "person":
+            if name is not None:
+                raise validation("a person is named by actor.email, not actor.name.")
+            if email is not None and not isinstance(email, str):
+                raise validation("actor.email must be a string.")
+            return self.admin_actor(email)
+        if email is not None:
+            raise validation(f"an actor of kind {kind!r} has no email.")
+        if kind == "api_client":
+            return {"type": "client", "id": name or "other-integration", "email": None}
+        if kind == "system":
+            sync = name or "Product sync"
+            return {"type": "system", "id": _slug(sync), "email": None, "name": sync}
+        raise validation(f"actor.kind must be person, api_client or system, got {kind!r}.")
 
     # ------------------------------------------------------------------ user writes
 
@@ -550,8 +589,13 @@ def _state_event(raw: Any, index: int) -> tuple[dict[str, Any], int]:
     if match is None:
         raise validation(f"{where}.id must look like 'a-<number>'.")
     actor = raw.get("actor")
-    if not isinstance(actor, dict) or actor.get("type") not in ("user", "client"):
-        raise validation(f"{where}.actor must be an object whose type is 'user' or 'client'.")
+    if not isinstance(actor, dict) or actor.get("type") not in ACTOR_TYPES:
+        raise validation(
+            f"{where}.actor must be an object whose type is 'user', 'client' or 'system'."
+        )
+    name = actor.get("name")
+    if name is not None and not isinstance(name, str):
+        raise validation(f"{where}.actor.name must be a string.")
     if not isinstance(raw.get("action"), str):
         raise validation(f"{where}.action must be a string.")
     changes = raw.get("changes") or {}
@@ -560,7 +604,12 @@ def _state_event(raw: Any, index: int) -> tuple[dict[str, Any], int]:
     event = {
         "id": event_id,
         "timestamp": _timestamp(raw.get("timestamp"), f"{where}.timestamp"),
-        "actor": {"type": actor["type"], "id": actor.get("id"), "email": actor.get("email")},
+        "actor": {
+            "type": actor["type"],
+            "id": actor.get("id"),
+            "email": actor.get("email"),
+            **({"name": name} if name is not None else {}),
+        },
         "action": raw["action"],
         "userId": raw.get("userId"),
         "userEmail": raw.get("userEmail"),

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from statebuilder import PLANVIEW, du, lu, states
 
 from reconciler.backends.base import RequestStats
-from reconciler.backends.planview.contract import AUDIT_KINDS
+from reconciler.backends.planview.contract import ACTOR_KINDS, AUDIT_KINDS
 from reconciler.drift import check_drift, render_json, render_markdown, render_text
 from reconciler.drift.render import MARKER
 from reconciler.model import AuditEvent
@@ -21,6 +21,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 def ev(n: int, action: str, user: str, when: str = "2026-11-27T09:00:00Z", **kw) -> AuditEvent:
     kw.setdefault("actor_type", "user")
     kw.setdefault("actor_email", "it-admin@example.com")
+    kw.setdefault("actor_kind", ACTOR_KINDS[kw["actor_type"]])
     return AuditEvent(
         id=f"a-{n}",
         timestamp=when,
@@ -118,7 +119,7 @@ def test_field_change_names_the_person_and_from_to() -> None:
     assert item.attribution is not None and item.attribution.actor == "bob@example.com"
     text = render_text(report)
     assert "role: Administrator (desired: User)" in text
-    assert "updated by bob@example.com at 2026-11-27T09:12:00Z: User -> Administrator" in text
+    assert "updated by bob@example.com (person) at 2026-11-27T09:12:00Z: User -> Administrator" in text
 
 
 def test_api_client_actor_and_product_grant_revoke() -> None:
@@ -138,7 +139,7 @@ def test_api_client_actor_and_product_grant_revoke() -> None:
     report, _ = run(desired, live, events)
     text = render_text(report)
     assert "product crm: not provisioned (desired: provisioned)" in text
-    assert "deprovisioned by it-admin@example.com" in text
+    assert "deprovisioned by it-admin@example.com (person)" in text
     assert "product erp: provisioned (desired: not provisioned)" in text
     assert "provisioned by API client other-integration" in text
 
@@ -155,6 +156,7 @@ def test_deleted_and_created_out_of_band_and_unexplained() -> None:
             action="user.deleted",
             kind="user_deleted",
             actor_type="user",
+            actor_kind="person",
             actor_email="carol@example.com",
             user_id="u-old",
             user_email="GONE@example.com",
@@ -167,9 +169,9 @@ def test_deleted_and_created_out_of_band_and_unexplained() -> None:
     assert backend.calls == ["log"]
     text = render_text(report)
     assert "- gone@example.com: deleted out of band" in text
-    assert "deleted by carol@example.com at 2026-11-26T10:00:00Z" in text
+    assert "deleted by carol@example.com (person) at 2026-11-26T10:00:00Z" in text
     assert "+ new@example.com: created out of band" in text
-    assert "created by dave@example.com" in text
+    assert "created by dave@example.com (person)" in text
     assert "lastName: Smyth (desired: Smith)" in text
     assert "no audit event found since" in text
     data = report.to_dict()

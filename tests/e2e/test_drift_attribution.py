@@ -59,7 +59,7 @@ def test_update_by_a_person_names_them_and_the_field(emulator: Any, tmp_path: Pa
     out = result.stdout
     assert f"~ {target['email']}" in out
     assert "role: Administrator (desired: User)" in out
-    assert f"updated by {admin} at " in out
+    assert f"updated by {admin} (person) at " in out
     assert "User -> Administrator" in out
     assert f"lastName: Renamed (desired: {users[1]['lastName']})" in out
     assert f"{users[1]['lastName']} -> Renamed" in out
@@ -124,7 +124,7 @@ def test_markdown_for_a_ci_issue(emulator: Any, tmp_path: Path) -> None:
     assert "| User | Difference | Who | When | Event |" in md
     # Tenant values are escaped Markdown (plain text once rendered): compare escaped.
     row = f"| {md_text(users[0]['email'])} | {md_text('active: false (desired: true)')} |"
-    assert f"{row} {md_text(admin)} |" in md
+    assert f"{row} {md_text(admin + ' (person)')} |" in md
     assert md_text("user.deactivated") in md
 
 

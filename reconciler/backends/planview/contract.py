@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from reconciler.backends.base import NewUser
 from reconciler.backends.capabilities import Capabilities
-from reconciler.model import AuditEvent, AuditKind, LiveProduct, LiveUser, Status
+from reconciler.model import ActorKind, AuditEvent, AuditKind, LiveProduct, LiveUser, Status
 
 
 class ContractViolation(ValueError):
@@ -238,11 +238,12 @@ def audit_from_json(body: Any) -> AuditEvent:
     changes = body.get("changes") or {}
     if not isinstance(changes, dict):
         raise ContractViolation("'changes' must be an object")
+    actor_type = _str(actor, "type", default="user")
     return AuditEvent(
         id=_str(body, "id"),
         timestamp=_str(body, "timestamp"),
         action=(action := _str(body, "action")),
-        actor_type=_str(actor, "type", default="user"),
+        actor_type=actor_type,
         actor_id=_optional_str(actor, "id"),
         actor_email=_optional_str(actor, "email"),
         user_id=_optional_str(body, "userId"),
@@ -250,7 +251,19 @@ def audit_from_json(body: Any) -> AuditEvent:
         product_id=_optional_str(body, "productId"),
         changes=changes,
         kind=AUDIT_KINDS.get(action, "other"),
+        # An actor type the model does not know is shown as such, never guessed.
+        actor_kind=ACTOR_KINDS.get(actor_type, "unknown"),
+        actor_name=_optional_str(actor, "name"),
     )
+
+
+# [modelled] `actor.type` -> who acted, in neutral words. `system` is the service
+# itself, e.g. the hourly sync of users from connected products (its `name` says which).
+ACTOR_KINDS: dict[str, ActorKind] = {
+    "user": "person",
+    "client": "api_client",
+    "system": "system",
+}
 
 
 # Planview's audit action names -> the neutral kinds drift attributes by.
