@@ -87,3 +87,18 @@ class ScimServer:
         resource.pop("meta")
         resource["name"]["familyName"] = family_name
         self.call("PUT", f"/Users/{user_id}", resource)
+
+    def state(self) -> dict[str, list[dict[str, Any]]]:
+        """Every user and group as the server holds them, meta (and so version) included:
+        equal before and after a run only if the run wrote nothing."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for kind in ("Users", "Groups"):
+            listing = self.call("GET", f"/{kind}", params={"count": "1000"}).json()
+            found[kind] = sorted(listing.get("Resources", []), key=lambda r: str(r["id"]))
+        return found
+
+    def set_active(self, user_id: str, active: bool) -> None:
+        resource = self.user(user_id)
+        resource.pop("meta")
+        resource["active"] = active
+        self.call("PUT", f"/Users/{user_id}", resource)
