@@ -12,6 +12,7 @@ from reconciler.load.document import unpack
 from reconciler.model import (
     DesiredState,
     DesiredUser,
+    PolicySettings,
     ProductRef,
     SafetySettings,
     Settings,
@@ -92,12 +93,29 @@ def _settings(entries: dict[str, Any]) -> Settings:
     max_removals = safety.get("maxRemovals", "10%")
     if "maxRemovals" in safety:
         safety_pos = entries["safety"][1].pos("maxRemovals")
+    policy = value("policy") or {}
+    policy_pos = entries["policy"][1].pos() if "policy" in entries else None
     return Settings(
+        policy=PolicySettings(
+            min_administrators=policy.get("minAdministrators", 1),
+            min_administrators_set="minAdministrators" in policy,
+            required_administrators=tuple(policy.get("requiredAdministrators", ())),
+            pos=policy_pos,
+        ),
         unmanaged_users=value("unmanagedUsers", "deactivate"),
         protected_users=tuple(value("protectedUsers", ())),
         scope_email_domains=tuple(d.lower() for d in domains) if domains is not None else None,
         safety=SafetySettings(max_removals=max_removals, pos=safety_pos),
+        delete_deactivated_after=grace_days(value("deleteDeactivatedAfter")),
     )
+
+
+def grace_days(text: str | None) -> int | None:
+    """`90d` -> 90, `12w` -> 84 (the schema has checked the shape)."""
+    if text is None:
+        return None
+    number, unit = int(text.strip()[:-1]), text.strip()[-1]
+    return number * 7 if unit == "w" else number
 
 
 def digest(state: DesiredState) -> str:
@@ -113,6 +131,25 @@ def digest(state: DesiredState) -> str:
             if settings.scope_email_domains is not None
             else None,
             "maxRemovals": settings.safety.max_removals,
+            # Only when set, so the digests of files without it stay what they were.
+            **(
+                {"deleteDeactivatedAfter": settings.delete_deactivated_after}
+                if settings.delete_deactivated_after is not None
+                else {}
+            ),
+            # Only when written, so that files without a policy keep their digest; a saved
+            # plan's administrator check takes minAdministrators from the files it names.
+            **(
+                {
+                    "policy": [
+                        settings.policy.min_administrators,
+                        sorted(settings.policy.required_administrators),
+                    ]
+                }
+                if settings.policy.min_administrators_set
+                or settings.policy.required_administrators
+                else {}
+            ),
         },
         "products": {alias: [ref.name, ref.id] for alias, ref in state.products.items()},
         "groups": {name: sorted(aliases) for name, aliases in state.groups.items()},

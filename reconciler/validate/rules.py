@@ -11,7 +11,7 @@ from reconciler.errors import Diagnostic
 from reconciler.load import Document, PathSegment, format_path
 from reconciler.load.document import shown
 from reconciler.model import email_key
-from reconciler.validate.globs import glob_problem
+from reconciler.validate.globs import glob_problem, protecting_pattern
 from reconciler.validate.merge import Merged
 
 
@@ -22,6 +22,10 @@ def check_rules(merged: Merged, problems: list[Diagnostic], *, complete: bool) -
     groups = merged.sections["groups"]
     settings = merged.sections["settings"]
     _check_globs(settings, problems)
+    _check_grace_period(settings, problems)
+    if complete:
+        # A required administrator may be listed in a file that could not be read.
+        _check_required_administrators(merged, settings, problems)
     domains = _scope_domains(settings)
     if domains is not None:
         allowed = ", ".join(sorted(domains)[:10]) + (", ..." if len(domains) > 10 else "")
@@ -148,6 +152,78 @@ def _suggest(name: str, known: dict[str, Any], section: str) -> str:
     return f" (defined: {listed})"
 
 
+# The desired state's own role vocabulary (the schema's `role` enum): the privileged one.
+ADMINISTRATOR = "Administrator"
+
+
+def _check_required_administrators(
+    merged: Merged, settings: dict[str, Any], problems: list[Diagnostic]
+) -> None:
+    """Each entry of `settings.policy.requiredAdministrators` must name at least one
+    listed user, and every listed user it names must be active and an Administrator:
+    a pull request that demotes or drops the break-glass administrator fails here."""
+    entry = settings.get("policy")
+    if entry is None or not isinstance(entry[0], dict):
+        return
+    value, origin = entry
+    patterns = []
+    for index, pattern in _strings(value.get("requiredAdministrators")):
+        why = glob_problem(pattern)
+        if why is None:
+            patterns.append((index, pattern, protecting_pattern([pattern])))
+        else:
+            problems.append(
+                Diagnostic(
+                    f"required-administrator glob {shown(pattern)} is invalid: {why}",
+                    origin.pos("requiredAdministrators", index),
+                    origin.where("requiredAdministrators", index),
+                )
+            )
+    if not patterns:
+        return
+    matched: dict[int, list[dict[str, Any]]] = {index: [] for index, _, _ in patterns}
+    for user, _document, _index in merged.users:
+        if type(user) is not dict or type(user.get("email")) is not str:
+            continue
+        for index, _, matches in patterns:
+            if matches(user["email"]) is not None:
+                matched[index].append(user)
+    for index, pattern, _ in patterns:
+        users = matched[index]
+        if not users:
+            reason = "no listed user matches it"
+        else:
+            failing = [
+                f"{shown(u['email'])} is {why}"
+                for u in users
+                if (why := _admin_shortfall(u)) is not None
+            ]
+            if not failing:
+                continue
+            reason = "; ".join(failing[:5]) + ("; ..." if len(failing) > 5 else "")
+        problems.append(
+            Diagnostic(
+                f"required administrator {shown(pattern)} is not satisfied: {reason} "
+                f"(each must be listed, active and {ADMINISTRATOR})",
+                origin.pos("requiredAdministrators", index),
+                origin.where("requiredAdministrators", index),
+            )
+        )
+
+
+def _admin_shortfall(user: dict[str, Any]) -> str | None:
+    inactive = user.get("active", True) is False
+    role = user.get("role", "User")
+    not_admin = role != ADMINISTRATOR
+    if inactive and not_admin:
+        return f"listed with active: false and role {shown(str(role))}"
+    if inactive:
+        return "listed with active: false"
+    if not_admin:
+        return f"listed with role {shown(str(role))}"
+    return None
+
+
 def _check_globs(settings: dict[str, Any], problems: list[Diagnostic]) -> None:
     entry = settings.get("protectedUsers")
     if entry is None:
@@ -163,6 +239,26 @@ def _check_globs(settings: dict[str, Any], problems: list[Diagnostic]) -> None:
                     origin.where(index),
                 )
             )
+
+
+def _check_grace_period(settings: dict[str, Any], problems: list[Diagnostic]) -> None:
+    """Deleting after a grace period only makes sense where unlisted users are
+    deactivated first: with `delete` they go at once, with `ignore` never."""
+    entry = settings.get("deleteDeactivatedAfter")
+    if entry is None:
+        return
+    policy = settings.get("unmanagedUsers")
+    value = policy[0] if policy is not None else "deactivate"
+    if value == "deactivate" or not isinstance(value, str):
+        return
+    problems.append(
+        Diagnostic(
+            "settings.deleteDeactivatedAfter needs unmanagedUsers: deactivate, but "
+            f"unmanagedUsers is {shown(value)}: remove one of the two",
+            entry[1].pos(),
+            entry[1].where(),
+        )
+    )
 
 
 def _scope_domains(settings: dict[str, Any]) -> set[str] | None:

@@ -126,6 +126,9 @@ documents = st.fixed_dictionaries(
             {},
             optional={
                 "unmanagedUsers": st.sampled_from(["deactivate", "ignore", "remove", 1]),
+                "deleteDeactivatedAfter": st.sampled_from(
+                    ["90d", "12w", "0d", "90", "3m", "90d\n", " 90d", "99999d", 90, None]
+                ),
                 "protectedUsers": st.lists(strings, max_size=2),
                 "scope": st.fixed_dictionaries(
                     {"emailDomains": st.lists(st.sampled_from(["example.com", "x", "a b"]))}
