@@ -355,7 +355,10 @@ CONFIG = {
     "etag": {"supported": False},
     "filter": {"supported": True, "maxResults": 2},
 }
-ONE_USER = {"id": "u1", "userName": "user1@example.com", "active": True}
+FIRST_PAGE = [
+    {"id": "u1", "userName": "user1@example.com", "active": True},
+    {"id": "u2", "userName": "user2@example.com", "active": True},
+]
 BAD_ANSWERS = {
     "missing Resources": (
         Response(200, {"totalResults": 3, "itemsPerPage": 2}),
@@ -404,9 +407,7 @@ def test_bad_answers_end_every_command_with_exit_1(
     def users(request: Request) -> Response:
         # the first page is sound (and full, so there is more); the next one is bad
         if request.page_start() == 1:
-            return Response(200, {"totalResults": 5, "itemsPerPage": 2,
-                                  "Resources": [ONE_USER, {**ONE_USER, "id": "u2",
-                                                           "userName": "u2@example.com"}]})  # fmt: skip
+            return Response(200, {"totalResults": 5, "itemsPerPage": 2, "Resources": FIRST_PAGE})
         return response
 
     scripted.routes[("GET", "/Users")] = users
