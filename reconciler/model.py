@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 # A role is a word of the backend's own vocabulary (`Capabilities.roles`); a backend
@@ -253,6 +254,18 @@ class AuditEvent:
     kind: AuditKind = "other"
     actor_kind: ActorKind = "unknown"
     actor_name: str | None = None  # a display name, where the service gives one
+
+
+def parse_timestamp(text: str | None) -> datetime | None:
+    """An ISO-8601 time (`Z` or an offset; naive means UTC) as an aware datetime, or
+    None when it is missing or unreadable."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def provisioning_fingerprint(product_id: str, user_id: str | None, granted: bool) -> str:

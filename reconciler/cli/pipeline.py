@@ -21,6 +21,7 @@ from reconciler.plan.model import Plan
 
 if TYPE_CHECKING:
     from reconciler.collect import PendingLive
+    from reconciler.plan.targets import Targets
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +49,45 @@ def safety_options(command: F) -> F:
         ),
     )(command)
     return command
+
+
+def target_option(command: F) -> F:
+    """--target, shared by plan, apply and drift (Terraform's -target)."""
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="EMAIL|product:ALIAS",
+        help=(
+            "Limit the plan to this user's changes (an email, case-insensitive) or to this "
+            "product's grants and revokes (product:ALIAS); repeat for several. For "
+            "exceptions such as an urgent offboarding, not routine use. A user not in the "
+            "files is deactivated only when targeted by email."
+        ),
+    )(command)
+
+
+def parse_target_option(values: Sequence[str]) -> Targets | None:
+    """The --target values, checked before anything is read (a bad one exits 1)."""
+    from reconciler.plan.targets import parse_targets
+
+    return parse_targets(values) if values else None
+
+
+def warn_targeted(plan: Plan) -> None:
+    """Terraform's warning, on stderr, for a targeted plan (it is in the plan's warnings
+    too, for those who only read the plan)."""
+    if not plan.targets:
+        return
+    from reconciler.cli.logs import emit
+    from reconciler.plan.targets import TARGETING_WARNING
+
+    emit(
+        "plan.targeted",
+        "warning",
+        f"Warning: {TARGETING_WARNING}",
+        targets=list(plan.targets),
+    )
 
 
 def require_paths(paths: Sequence[str]) -> None:
@@ -102,13 +142,19 @@ def plan_against(
     allow_delete: bool = False,
     allow_removals: int | None = None,
     pending: PendingLive | None = None,
+    targets: Targets | None = None,
+    deactivations: bool = True,
 ) -> tuple[LiveState, Plan]:
     """Read the live state the desired state concerns (or finish the reads `pending`
-    started) and plan the difference."""
-    from reconciler.collect import collect_live
+    started) and plan the difference. `deactivations`: also read when the candidates
+    of `settings.deleteDeactivatedAfter` were deactivated (one audit read each; drift,
+    which never deletes, does without)."""
+    from reconciler.collect import collect_deactivations, collect_live
     from reconciler.plan import build_plan
 
     live = pending.finish(desired) if pending else collect_live(backend, desired)
+    if deactivations:
+        collect_deactivations(backend, desired, live)
 
     def cost(kind: ChangeKind) -> int:
         return backend.estimate_requests(kind.value)
@@ -121,6 +167,7 @@ def plan_against(
         allow_delete=allow_delete,
         allow_removals=allow_removals,
         cost=cost,
+        targets=targets,
     )
     return live, plan
 

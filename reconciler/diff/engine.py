@@ -13,6 +13,7 @@ user can be granted products, and whether deactivating takes product access with
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from operator import attrgetter
 from typing import Any
 
@@ -28,6 +29,7 @@ from reconciler.model import (
     LiveState,
     LiveUser,
     absent_fingerprint,
+    parse_timestamp,
     provisioning_fingerprint,
 )
 from reconciler.resolve import resolve_products
@@ -64,6 +66,7 @@ class _Differ:
         self.changes: list[DiffChange] = []
         self.skipped: list[Skipped] = []
         self.warnings: list[str] = []
+        self.unknown_deactivations = 0
 
     # ------------------------------------------------------------------ driver
 
@@ -92,6 +95,7 @@ class _Differ:
             if key not in listed:
                 self._unlisted_user(current, pattern)
 
+        self._grace_warnings()
         self.skipped.sort(key=lambda s: s.email.casefold())
         return DiffResult(
             changes=tuple(self.changes),
@@ -99,6 +103,23 @@ class _Differ:
             warnings=tuple(self.warnings),
             managed_users=managed,
         )
+
+    def _grace_warnings(self) -> None:
+        days = self.settings.delete_deactivated_after
+        if days is None or self.live.read_at is None:
+            return  # not asked for, or the deactivation times were not read
+        if not self.caps.supports_delete:
+            self.warnings.append(
+                f"settings.deleteDeactivatedAfter has no effect: the {self.caps.name} backend "
+                "cannot delete users."
+            )
+        elif self.unknown_deactivations:
+            n = self.unknown_deactivations
+            users = "user" if n == 1 else "users"
+            self.warnings.append(
+                f"{n} deactivated {users} not in the desired state have no known deactivation "
+                "time, so settings.deleteDeactivatedAfter never deletes them."
+            )
 
     # ------------------------------------------------------------------ what the backend manages
 
@@ -301,6 +322,12 @@ class _Differ:
             if policy == "deactivate" and not self.caps.deactivate_revokes_access
             else _EMPTY
         )
+        if policy == "deactivate" and not current.active and pattern is None:
+            deactivated = self._grace_expired(current)
+            if deactivated is not None:
+                # Deleting drops the lingering provisioning with the user.
+                self._delete(current, deactivated)
+                return
         if policy == "deactivate" and not current.active and not lingering:
             return
         if pattern is not None:
@@ -353,9 +380,14 @@ class _Differ:
                     )
                 )
             return
+        self._delete(current)
+
+    def _delete(self, current: LiveUser, deactivated: dict[str, Any] | None = None) -> None:
         before = current.fields(self.fields)
         before["status"] = current.status
         before["products"] = self._aliases(self.held.get(current.id, _EMPTY))
+        # A grace-period deletion says when the user was deactivated, and how that is known.
+        before.update(deactivated or {})
         self.changes.append(
             DiffChange(
                 ChangeKind.DELETE,
@@ -367,6 +399,24 @@ class _Differ:
                 fingerprint=current.fingerprint(),
             )
         )
+
+    def _grace_expired(self, current: LiveUser) -> dict[str, Any] | None:
+        """`{"deactivated_at", "deactivated_from"}` when an unlisted, unprotected,
+        deactivated user was deactivated longer ago than `deleteDeactivatedAfter`.
+        Times come with the live state (read for exactly these users); a user whose
+        time is unknown is never deleted."""
+        days = self.settings.delete_deactivated_after
+        now = parse_timestamp(self.live.read_at)
+        if days is None or now is None or not self.caps.supports_delete:
+            return None
+        known = self.live.deactivations.get(current.id)
+        moment = parse_timestamp(known.at) if known is not None else None
+        if known is None or moment is None:
+            self.unknown_deactivations += 1
+            return None
+        if now - moment <= timedelta(days=days):
+            return None
+        return {"deactivated_at": known.at, "deactivated_from": known.source}
 
     # ------------------------------------------------------------------ helpers
 

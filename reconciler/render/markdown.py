@@ -8,7 +8,8 @@ from typing import Any
 from reconciler.model import FIELD_LABELS, MANAGED_FIELDS
 from reconciler.plan.model import Change, ChangeKind, Plan
 from reconciler.render.mdescape import md_text as md
-from reconciler.render.summary import plural, summary_line
+from reconciler.render.summary import plural, summary_line, targeted_line
+from reconciler.render.text import deactivated_since
 
 #: First line of every comment, so a workflow can find and edit its previous one.
 MARKER = "<!-- planview-admin-reconciler:plan -->"
@@ -94,9 +95,18 @@ _COLUMNS: dict[ChangeKind, _Columns] = {
     ),
     ChangeKind.DELETE: (
         ("User", "Products dropped"),
-        lambda c: [md(c.email), md(", ".join((c.before or {}).get("products") or [])) or "none"],
+        lambda c: [
+            _deleted_user(c),
+            md(", ".join((c.before or {}).get("products") or [])) or "none",
+        ],
     ),
 }
+
+
+def _deleted_user(change: Change) -> str:
+    """The email, and for a grace-period deletion when the user was deactivated."""
+    since = deactivated_since(change.before)
+    return md(change.email) + (f" ({md(since)})" if since else "")
 
 
 def render_markdown(plan: Plan) -> str:
@@ -157,13 +167,20 @@ def _head(plan: Plan) -> str:
         f"· made {md(plan.created_at)}"
     )
     parts.append("")
+    if plan.targets:
+        parts += ["> [!WARNING]", f"> **{md(targeted_line(plan))}**", ""]
     if plan.changes:
         # Made here from hex digits only, so it is safe as a code span; CI pins it with
         # `apply --expect-digest` so that exactly this plan is applied.
         parts += [f"Plan digest `{plan.digest}`", ""]
     verdict = plan.safety
     if verdict.blocked:
-        parts += ["> [!CAUTION]", f"> **Blocked by the safety limit.** {md(verdict.reason)}", ""]
+        what = (
+            "the administrator invariant"
+            if verdict.administrators_blocked and not verdict.over_limit
+            else "the safety limit"
+        )
+        parts += ["> [!CAUTION]", f"> **Blocked by {what}.** {md(verdict.reason)}", ""]
     elif plan.changes and verdict.reason:
         parts += [f"**Safety:** {md(verdict.reason)}", ""]
     return "\n".join(parts) + "\n"

@@ -10,7 +10,13 @@ from reconciler.model import FIELD_LABELS, MANAGED_FIELDS
 from reconciler.plan.model import Change, Plan
 from reconciler.render.printable import printable as _clean
 from reconciler.render.style import style
-from reconciler.render.summary import by_user, safety_line, summary_line, user_action
+from reconciler.render.summary import (
+    by_user,
+    safety_line,
+    summary_line,
+    targeted_line,
+    user_action,
+)
 
 _SYMBOL = {
     ChangeKind.CREATE: "+",
@@ -45,6 +51,9 @@ def render_text(plan: Plan, *, colour: bool = False) -> str:
         f"  desired state {plan.desired_digest or 'unknown'}, made {plan.created_at}",
         "",
     ]
+    if plan.targets:
+        out.append(style(_clean(targeted_line(plan)), colour, fg="yellow", bold=True))
+        out.append("")
     if plan.changes:
         out.append("Changes per user (+ create or grant, ~ update, - deactivate, delete or")
         out.append("revoke, ^ reactivate):")
@@ -93,6 +102,9 @@ def _user_block(email: str, changes: list[Change], colour: bool) -> list[str]:
                 label = FIELD_LABELS.get(name, name)
                 lines.append(f"      {label}: {_value(before.get(name))} -> {_value(after[name])}")
         elif change.kind is ChangeKind.DELETE:
+            since = deactivated_since(change.before)
+            if since:
+                lines.append(f"      {_clean(since)}")
             products = (change.before or {}).get("products") or []
             if products:
                 lines.append(f"      products dropped: {', '.join(map(_clean, products))}")
@@ -132,6 +144,21 @@ def _difference_lines(differences: dict[str, Any]) -> list[str]:
         else:
             lines.append(f"{name}: {_value(change)}")
     return lines
+
+
+# How a grace-period deletion knows when the user was deactivated.
+_DEACTIVATED_FROM = {"audit_log": "audit log", "updated_at": "last update of the record"}
+
+
+def deactivated_since(before: dict[str, Any] | None) -> str | None:
+    """`deactivated since 2026-01-02 (audit log)` for a grace-period deletion
+    (settings.deleteDeactivatedAfter), None for any other change."""
+    at = (before or {}).get("deactivated_at")
+    if not at:
+        return None
+    source = (before or {}).get("deactivated_from")
+    how = _DEACTIVATED_FROM.get(str(source), str(source)) if source else ""
+    return f"deactivated since {str(at)[:10]}" + (f" ({how})" if how else "")
 
 
 def _value(value: Any, *, bare: bool = False) -> str:
