@@ -15,6 +15,11 @@ taken only from somewhere the file cannot change (`SavedPlanLimit`):
 
 An override given to `plan` never carries over: past the limit, apply needs its own
 `--allow-removals N`.
+
+The administrator invariant (`settings.policy.minAdministrators`) is re-checked for a
+saved plan the same way (`check_saved_administrators`): the minimum from the files
+(else the pinned plan's, else at least the default of 1), the count from the tenant
+as read now and what the plan's changes do, never from the file's verdict.
 """
 
 from __future__ import annotations
@@ -26,7 +31,12 @@ from reconciler.backends.base import Backend
 from reconciler.changes import ChangeKind
 from reconciler.diff.scope import Scope
 from reconciler.errors import SafetyBlocked
-from reconciler.model import DesiredState, SafetySettings
+from reconciler.model import DesiredState, LiveUser, PolicySettings, SafetySettings
+from reconciler.plan.invariants import (
+    administrator_problem,
+    count_administrators,
+    may_lower_administrators,
+)
 from reconciler.plan.model import Change, Plan
 from reconciler.plan.safety import is_percentage, judge, removal_limit
 
@@ -114,6 +124,8 @@ def check_safety(
     run's `allow_removals` only.
     """
     if saved_limit is None:
+        if plan.safety.administrators_blocked:
+            raise SafetyBlocked(f"the plan is blocked: {plan.safety.reason} Nothing was changed.")
         if plan.safety.blocked:
             raise SafetyBlocked(
                 f"the plan is blocked by the safety limit: {plan.safety.reason} "
@@ -136,5 +148,42 @@ def check_safety(
         )
         raise SafetyBlocked(
             f"the saved plan is blocked by the safety limit: {current.reason}{carried} "
+            "Nothing was changed."
+        )
+
+
+def saved_min_administrators(
+    plan: Plan, desired: DesiredState | None, pinned: bool
+) -> tuple[int, str]:
+    """The minimum a saved plan is held to, and where it came from, from what the file
+    cannot lower: the files when given; the reviewed plan's when its digest is pinned;
+    otherwise the plan's own, but never below the default."""
+    if desired is not None:
+        return desired.settings.policy.min_administrators, "settings.policy.minAdministrators"
+    recorded = plan.safety.min_administrators
+    if pinned and recorded is not None:
+        return recorded, "the reviewed plan's minAdministrators, pinned by --expect-digest"
+    default = PolicySettings().min_administrators
+    return max(default, recorded or 0), "minAdministrators (no desired-state files given)"
+
+
+def check_saved_administrators(
+    plan: Plan,
+    *,
+    role: str | None,
+    minimum: int,
+    read_users: Callable[[], Iterable[LiveUser]],
+) -> None:
+    """Raise `SafetyBlocked` when applying the saved plan would lower the tenant's
+    active users with the privileged `role` below `minimum`. The tenant is read (by
+    `read_users`) only when some change could take an administrator away; `role` None
+    (a backend without roles) checks nothing. --allow-removals has no say here."""
+    if role is None or not may_lower_administrators(plan.changes, role):
+        return
+    count = count_administrators(read_users(), plan.changes, role)
+    problem = administrator_problem(count, minimum, role)
+    if problem is not None:
+        raise SafetyBlocked(
+            f"the saved plan is blocked by the administrator invariant: {problem} "
             "Nothing was changed."
         )

@@ -24,10 +24,12 @@ from reconciler.apply.freshness import check_target
 from reconciler.apply.gate import (
     UNVERIFIED,
     SavedPlanLimit,
+    check_saved_administrators,
     count_managed_users,
     count_removals,
     limit_from_files,
     pinned_limit,
+    saved_min_administrators,
 )
 from reconciler.backends.base import Backend
 from reconciler.changes import ChangeKind
@@ -39,11 +41,18 @@ from reconciler.cli.connection import (
 )
 from reconciler.cli.logs import emit, json_mode
 from reconciler.cli.metrics import metrics_option, observe_plan, record_apply
-from reconciler.cli.pipeline import load, plan_against, safety_options
+from reconciler.cli.pipeline import (
+    load,
+    parse_target_option,
+    plan_against,
+    safety_options,
+    target_option,
+    warn_targeted,
+)
 from reconciler.cli.plan_cmd import render
 from reconciler.cli.progress import progress_bar
 from reconciler.errors import EXIT_ERROR, EXIT_OK, ConfigError, StalePlanError
-from reconciler.model import DesiredState
+from reconciler.model import DesiredState, LiveUser
 from reconciler.plan.model import Plan
 
 
@@ -84,6 +93,7 @@ def stdin_is_tty() -> bool:
     help="Apply without asking. Required when stdin is not a terminal (CI).",
 )
 @safety_options
+@target_option
 @click.option(
     "--journal",
     "journal",
@@ -107,6 +117,7 @@ def apply(
     allow_delete: bool,
     allow_removals: int | None,
     journal: str | None,
+    targets: tuple[str, ...],
     **connection: Any,
 ) -> None:
     """Make the tenant match the desired state in PATH...
@@ -125,6 +136,12 @@ def apply(
       3  the plan removes more access than the safety limit allows; nothing is
          applied unless --allow-removals N is given
     """
+    if targets and plan_file is not None:
+        raise ConfigError(
+            "--target limits a new plan: a saved plan already records its own targets "
+            "(shown at its top). Nothing was changed."
+        )
+    targeted = parse_target_option(targets)
     if expect_digest is not None and plan_file is None:
         raise ConfigError(
             "--expect-digest pins a saved plan: use it with --plan FILE. Nothing was changed."
@@ -157,6 +174,13 @@ def apply(
                 allow_removals=allow_removals,
                 saved_limit=limit,
             )
+            minimum, _ = saved_min_administrators(saved, desired, expect_digest is not None)
+            check_saved_administrators(
+                saved,
+                role=_privileged(backend),
+                minimum=minimum,
+                read_users=lambda: _read_users(saved, backend),
+            )
             check_fresh(saved, backend, concurrency=concurrency)
             plan = saved
         else:
@@ -165,8 +189,10 @@ def apply(
                 backend,
                 allow_delete=allow_delete,
                 allow_removals=allow_removals,
+                targets=targeted,
             )
         observe_plan(plan)
+        warn_targeted(plan)
         click.echo(render(plan, "text"), nl=False)
         if saved is None:
             check_safety(
@@ -208,6 +234,17 @@ def _saved_plan_limit(
         saved.changes, privileged_role=backend.capabilities.privileged_role
     )
     return limit_from_files(desired, removals, count_managed)
+
+
+def _privileged(backend: Backend) -> str | None:
+    from reconciler.plan.invariants import privileged_role
+
+    return privileged_role(backend.capabilities)
+
+
+def _read_users(saved: Plan, backend: Backend) -> list[LiveUser]:
+    check_target(saved, backend)  # count in the tenant the plan is for, or refuse
+    return list(backend.read_live([]).users.values())
 
 
 def _confirm(plan: Plan, backend: Backend) -> None:

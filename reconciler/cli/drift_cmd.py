@@ -16,7 +16,7 @@ from reconciler.cli.connection import (
 )
 from reconciler.cli.metrics import metrics_option, observe_plan, record_drift
 from reconciler.cli.output import colour_enabled
-from reconciler.cli.pipeline import load, plan_against
+from reconciler.cli.pipeline import load, parse_target_option, plan_against, target_option
 from reconciler.drift.check import DEFAULT_LOOKBACK
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ConfigError
 
@@ -67,11 +67,17 @@ def parse_since(value: str, now: datetime) -> datetime:
     f"Default: {DEFAULT_LOOKBACK.days} days. Older differences are reported with "
     "'no audit event found'.",
 )
+@target_option
 @connection_options
 @metrics_option("drift")
 @click.pass_context
 def drift(
-    ctx: click.Context, paths: tuple[str, ...], fmt: str, since: str | None, **connection: Any
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    fmt: str,
+    since: str | None,
+    targets: tuple[str, ...],
+    **connection: Any,
 ) -> None:
     """Report how the tenant differs from the desired state in PATH..., and who changed it.
 
@@ -94,10 +100,11 @@ def drift(
 
     now = datetime.now(timezone.utc)
     since_at = parse_since(since, now) if since is not None else None
+    targeted = parse_target_option(targets)
     desired = load(paths)
     backend = open_backend(**connection)
     try:
-        live, plan = plan_against(desired, backend)
+        live, plan = plan_against(desired, backend, targets=targeted, deactivations=False)
         observe_plan(plan)
         report = check_drift(desired, live, plan, backend, now=now, since=since_at)
         record_drift(len(report.users))

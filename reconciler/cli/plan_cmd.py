@@ -16,7 +16,14 @@ from reconciler.cli.connection import (
 from reconciler.cli.logs import emit
 from reconciler.cli.metrics import metrics_option, observe_plan
 from reconciler.cli.output import colour_enabled
-from reconciler.cli.pipeline import load_while_reading, plan_against, safety_options
+from reconciler.cli.pipeline import (
+    load_while_reading,
+    parse_target_option,
+    plan_against,
+    safety_options,
+    target_option,
+    warn_targeted,
+)
 from reconciler.errors import EXIT_BLOCKED, EXIT_CHANGES, EXIT_OK
 from reconciler.plan.model import Plan
 
@@ -42,6 +49,13 @@ def _saved_hint(plan: Plan, out: str, paths: tuple[str, ...]) -> tuple[str, str]
     if plan.counts()["delete"]:
         words.append("--allow-delete")
     safety = plan.safety
+    if safety.administrators_blocked:
+        return (
+            f"Saved the blocked plan to {out} (digest {plan.digest}). It would leave "
+            f"{safety.administrators} active administrators, fewer than "
+            f"settings.policy.minAdministrators ({safety.min_administrators}): apply refuses "
+            "it whatever --allow-removals says. Change the desired state and plan again."
+        ), shlex.join(words)
     if safety.blocked or safety.allowed_by_override:
         words += ["--allow-removals", str(safety.removals)]
         lead = "Saved the blocked plan" if safety.blocked else "Saved the plan"
@@ -85,6 +99,7 @@ def _saved_hint(plan: Plan, out: str, paths: tuple[str, ...]) -> tuple[str, str]
     "and 3 a plan blocked by the safety limit).",
 )
 @safety_options
+@target_option
 @connection_options
 @metrics_option("plan")
 @click.pass_context
@@ -96,6 +111,7 @@ def plan(
     detailed_exitcode: bool,
     allow_delete: bool,
     allow_removals: int | None,
+    targets: tuple[str, ...],
     **connection: Any,
 ) -> None:
     """Show the changes that would make the tenant match the desired state in PATH...
@@ -110,8 +126,11 @@ def plan(
       1  error: invalid files, connection or API failure (nothing is saved)
       2  the plan has changes (only with --detailed-exitcode)
       3  the plan removes more access than the safety limit allows; it is
-         printed with the reason, and --allow-removals N lifts the limit
+         printed with the reason, and --allow-removals N lifts the limit. Also
+         a plan that would leave fewer active administrators than
+         settings.policy.minAdministrators (no override lifts that)
     """
+    targeted = parse_target_option(targets)
     # the tenant's reads start while the files load; invalid files still exit 1 first
     desired, backend, pending = load_while_reading(paths, lambda: open_backend(**connection))
     try:
@@ -121,8 +140,10 @@ def plan(
             allow_delete=allow_delete,
             allow_removals=allow_removals,
             pending=pending,
+            targets=targeted,
         )
         observe_plan(result)
+        warn_targeted(result)
         click.echo(render(result, fmt), nl=False)
         if out is not None:
             from reconciler.apply.planfile import save_plan
@@ -137,10 +158,15 @@ def plan(
         backend.close()
 
     if result.safety.blocked:
+        what = (
+            "the administrator invariant"
+            if result.safety.administrators_blocked and not result.safety.over_limit
+            else "the safety limit"
+        )
         emit(
             "plan.blocked",
             "warning",
-            f"Plan blocked by the safety limit: {result.safety.reason}",
+            f"Plan blocked by {what}: {result.safety.reason}",
             removals=result.safety.removals,
             limit=result.safety.limit,
         )

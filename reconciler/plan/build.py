@@ -11,8 +11,17 @@ from reconciler.changes import PHASE, ChangeKind
 from reconciler.diff import diff
 from reconciler.diff.result import DiffChange
 from reconciler.model import DesiredState, LiveState
+from reconciler.plan.invariants import (
+    administrator_warning,
+    count_administrators,
+    policy_warnings,
+    privileged_role,
+    with_administrators,
+)
 from reconciler.plan.model import Change, Plan
 from reconciler.plan.safety import verdict
+from reconciler.plan.targets import Targets, targeted_changes, targeted_skipped
+from reconciler.resolve import resolve_products
 
 
 def build_plan(
@@ -25,28 +34,51 @@ def build_plan(
     allow_removals: int | None = None,
     cost: Callable[[ChangeKind], int] | None = None,
     now: datetime | None = None,
+    targets: Targets | None = None,
 ) -> Plan:
     """The plan that makes `live` match `desired`. A blocked plan is still complete.
 
     `capabilities` are the backend's (diff takes its rules from them);
     `cost` estimates the API requests one change of a kind takes (default 1);
-    `now` fixes `created_at` (tests, golden files).
+    `now` fixes `created_at` (tests, golden files);
+    `targets` (`--target`) keep only their changes (see `targets.py`); the safety limit
+    and the administrator invariant are then judged on those changes.
     """
+    policy = desired.settings.policy
+    warnings = policy_warnings(policy, capabilities)
     result = diff(desired, live, capabilities)
-    warnings = list(result.warnings)
-    pending = _gate_deletes(result.changes, allow_delete, warnings)
+    warnings.extend(result.warnings)
+    found = list(result.changes)
+    skipped = result.skipped
+    if targets:
+        aliases = resolve_products(desired.products, live.products.values())
+        alias_to_pid = {alias: product.id for alias, product in aliases.items()}
+        found = targeted_changes(found, targets, alias_to_pid, warnings)
+        skipped = targeted_skipped(skipped, targets)
+    pending = _gate_deletes(tuple(found), allow_delete, warnings)
     changes = _order(pending)
     price = cost or _one_request
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    safety = verdict(changes, desired.settings.safety, result.managed_users, allow_removals)
+    role = privileged_role(capabilities)
+    if role is not None:
+        count = count_administrators(live.users.values(), changes, role)
+        safety = with_administrators(safety, count, policy.min_administrators, role)
+        # A tenant already short, untouched by the plan: said only when the file asked
+        # for a minimum, so that a default of 1 does not nag tenants without one.
+        short = administrator_warning(count, policy.min_administrators, role)
+        if short and policy.min_administrators_set:
+            warnings.append(short)
     return Plan(
         target=target,
         desired_digest=desired.digest,
         created_at=moment.isoformat(timespec="seconds").replace("+00:00", "Z"),
         changes=changes,
-        safety=verdict(changes, desired.settings.safety, result.managed_users, allow_removals),
-        skipped=result.skipped,
+        safety=safety,
+        skipped=skipped,
         estimated_requests=sum(price(c.kind) for c in changes),
         warnings=tuple(warnings),
+        targets=targets.labels() if targets else (),
     )
 
 
@@ -64,9 +96,14 @@ def _gate_deletes(
         return list(changes)
     kept: list[DiffChange] = []
     held_back = 0
+    expired = 0
     for change in changes:
         if change.kind is not ChangeKind.DELETE:
             kept.append(change)
+            continue
+        if "deactivated_at" in (change.before or {}):
+            # settings.deleteDeactivatedAfter: the user is deactivated already.
+            expired += 1
             continue
         held_back += 1
         status = (change.before or {}).get("status")
@@ -79,6 +116,13 @@ def _gate_deletes(
                     after={"status": "deactivated"},
                 )
             )
+    if expired:
+        users = "user" if expired == 1 else "users"
+        warnings.append(
+            f"{expired} {users} not in the desired state, deactivated for longer than "
+            "settings.deleteDeactivatedAfter, would be deleted, but deleting needs "
+            "--allow-delete; they stay deactivated."
+        )
     if held_back:
         users = "user" if held_back == 1 else "users"
         warnings.append(

@@ -79,6 +79,17 @@ class SafetyVerdict:
     blocked: bool
     reason: str | None = None
     allowed_by_override: bool = False  # --allow-removals N lifted the block
+    # Active users with the backend's privileged role once the plan is applied, and the
+    # settings.policy.minAdministrators they were held to; None where the backend has
+    # no roles. Falling below the minimum blocks the plan whatever --allow-removals says.
+    administrators: int | None = None
+    min_administrators: int | None = None
+    administrators_blocked: bool = False  # blocked by that invariant (maybe also by the limit)
+
+    @property
+    def over_limit(self) -> bool:
+        """Blocked by the removal limit itself (which --allow-removals N can lift)."""
+        return self.removals > self.limit and not self.allowed_by_override
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +103,9 @@ class Plan:
     estimated_requests: int = 0
     warnings: tuple[str, ...] = ()
     format_version: int = PLAN_FORMAT_VERSION
+    # `--target` values (an email key, or `product:ALIAS`) when the plan holds only
+    # their changes; empty for a whole plan. Saved with the plan (and so under its digest).
+    targets: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -121,6 +135,8 @@ class Plan:
             "warnings": list(self.warnings),
             "skipped": [asdict(s) for s in self.skipped],
             "changes": [c.to_dict() for c in self.changes],
+            # Only in a targeted plan: whole plans keep the shape (and digest) they had.
+            **({"targets": list(self.targets)} if self.targets else {}),
         }
 
     @classmethod
@@ -142,6 +158,7 @@ class Plan:
                 estimated_requests=data.get("estimated_requests", 0),
                 warnings=tuple(data.get("warnings", ())),
                 format_version=version,
+                targets=tuple(str(t) for t in data.get("targets", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanFormatError(f"the saved plan is malformed: {exc}") from None

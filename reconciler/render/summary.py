@@ -56,3 +56,12 @@ def safety_line(plan: Plan) -> str:
     if verdict.blocked:
         return f"Safety: BLOCKED. {verdict.reason}"
     return f"Safety: {verdict.reason}" if verdict.reason else "Safety: OK."
+
+
+def targeted_line(plan: Plan) -> str:
+    """The first thing a targeted plan says, in every format (`--target`)."""
+    return (
+        f"Targeted plan (--target {', '.join(plan.targets)}): only these targets' changes; "
+        "the rest of the desired state is not applied. For exceptions such as an urgent "
+        "offboarding, not for routine use."
+    )

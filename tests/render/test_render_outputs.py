@@ -247,3 +247,30 @@ def _plan(changes: list[Change], warnings: tuple[str, ...] = ()) -> Plan:
         estimated_requests=len(changes),
         warnings=warnings,
     )
+
+
+def test_a_targeted_plan_says_so_at_the_top_of_every_format():
+    from reconciler.plan.targets import parse_targets
+
+    desired, live = states(
+        [du("amy@x.com", ["crm", "erp"])], [lu("amy@x.com", ["crm"]), lu("gone@x.com")]
+    )
+    plan = build_plan(
+        desired,
+        live,
+        capabilities=PLANVIEW,
+        target="https://tenant.example",
+        now=NOW,
+        targets=parse_targets(["Amy@x.com"]),
+    )
+    text = render_text(plan).splitlines()
+    assert text[3].startswith("Targeted plan (--target amy@x.com): only these targets' changes")
+    assert "not for routine use" in text[3]
+    markdown = render_markdown(plan)
+    head = markdown.split("####")[0]
+    assert "> [!WARNING]" in head and "Targeted plan \\(--target amy@" in head
+    data = json.loads(render_json(plan))
+    assert data["targets"] == ["amy@x.com"]
+    assert "gone@x.com" not in json.dumps(data["changes"])
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    assert list(Draft202012Validator(schema).iter_errors(data)) == []
