@@ -136,6 +136,14 @@ documents = st.fixed_dictionaries(
                 "safety": st.fixed_dictionaries(
                     {"maxRemovals": st.sampled_from([5, 0, -1, "10%", "100%", "101%", True, 2.0])}
                 ),
+                "policy": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "minAdministrators": st.sampled_from([1, 0, -1, 2.0, True, "2", None]),
+                        "requiredAdministrators": st.lists(strings, max_size=2),
+                        "other": st.none(),
+                    },
+                ),
                 "other": st.none(),
             },
         ),
