@@ -51,7 +51,10 @@ def test_jwt_expiry_is_read_without_verification() -> None:
     assert jwt_expiry(make_jwt(1_900_000_000.5)) == 1_900_000_000.5
 
 
-@pytest.mark.parametrize("token", ["not-a-jwt", "a.%%%.c", make_jwt(None)])
+# a fixed jti: parameters must be the same in every test worker that collects them
+@pytest.mark.parametrize(
+    "token", ["not-a-jwt", "a.%%%.c", make_jwt(None, "fixed")], ids=["not-a-jwt", "bad", "no-exp"]
+)
 def test_unusable_tokens_are_clear_errors(token: str) -> None:
     with pytest.raises(TransportError, match="id_token"):
         jwt_expiry(token)
