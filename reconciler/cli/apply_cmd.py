@@ -134,7 +134,9 @@ def apply(
       0  applied, or nothing to do
       1  error, declined, or at least one change failed (see the summary/journal)
       3  the plan removes more access than the safety limit allows; nothing is
-         applied unless --allow-removals N is given
+         applied unless --allow-removals N is given. Also a plan that would leave
+         fewer active administrators than settings.policy.minAdministrators
+         (no override lifts that)
     """
     if targets and plan_file is not None:
         raise ConfigError(
