@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from reconciler.globs import protecting_pattern
 from reconciler.model import Settings, email_key
-from reconciler.validate.globs import protecting_pattern
 
 
 def email_domain(email: str) -> str:

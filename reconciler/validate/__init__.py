@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler.errors import Diagnostic, InputError
+from reconciler.globs import glob_problem, protected_matcher
 from reconciler.load import Document, load_files
 from reconciler.load.gcpause import cycle_collection_paused
 from reconciler.model import DesiredState
 from reconciler.validate.build import build_state, digest
-from reconciler.validate.globs import glob_problem, protected_matcher
 from reconciler.validate.merge import merge_documents
 from reconciler.validate.rules import check_rules
 from reconciler.validate.schema_check import schema_problems, schema_text

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from reconciler.errors import Diagnostic
+from reconciler.globs import glob_problem, protecting_pattern
 from reconciler.load import Document, PathSegment, format_path
 from reconciler.load.document import shown
 from reconciler.model import email_key
-from reconciler.validate.globs import glob_problem, protecting_pattern
 from reconciler.validate.merge import Merged
 
 
