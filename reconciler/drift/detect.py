@@ -17,12 +17,14 @@ def detect(plan: Plan, desired: DesiredState, live: LiveState) -> list[DriftedUs
     states: dict[str, UserState] = {}
     emails: dict[str, str] = {}
     ids: dict[str, str | None] = {}
+    changed_at: dict[str, str | None] = {}
 
     for change in plan.changes:
         key = email_key(change.email)
         emails.setdefault(key, change.email)
         live_user = live.users.get(key)
         ids.setdefault(key, live_user.id if live_user else change.user_id)
+        changed_at.setdefault(key, live_user.updated_at if live_user else None)
         items = per_user.setdefault(key, [])
         before, after = change.before or {}, change.after or {}
 
@@ -76,6 +78,7 @@ def detect(plan: Plan, desired: DesiredState, live: LiveState) -> list[DriftedUs
                 items=tuple(_ordered(items)),
                 user_id=ids.get(key),
                 source=str(want.pos) if want and want.pos else None,
+                changed_at=changed_at.get(key),
             )
         )
     return result

@@ -155,6 +155,8 @@ def _text_user(user: DriftedUser, since: str, colour: bool, attributed: bool) ->
     if user.source:
         head += f"  ({printable(user.source)})"
     lines = [head]
+    if not attributed and user.changed_at:
+        lines.append(f"    last modified at {printable(user.changed_at)}")
     for item in user.items:
         lines.append(f"    {printable(describe_item(item))}")
         why = printable(describe_attribution(item, since, attributed=attributed))
@@ -201,7 +203,10 @@ def render_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -> str:
             found = item.attribution
             missing = "no audit event found" if report.attributed else NOT_ATTRIBUTED
             who = md_text(found.actor_label) if found else missing
-            when = md_text(found.timestamp) if found else ""
+            if found:
+                when = md_text(found.timestamp)
+            else:  # without an audit event, the record's own last change is the best "when"
+                when = md_text(user.changed_at) if user.changed_at and not report.attributed else ""
             event = md_text(f"{found.action}{_from_to(item, found)}") if found else ""
             state = "" if user.state == "changed" else f" ({_STATE_TEXT[user.state]})"
             rows.append(

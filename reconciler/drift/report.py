@@ -81,6 +81,10 @@ class DriftedUser:
     items: tuple[DriftItem, ...]
     user_id: str | None = None
     source: str | None = None  # where the desired user is written, if anywhere
+    # When the live record last changed, as the service reports it (Planview's
+    # updatedAt, SCIM's meta.lastModified): the only "when" a backend without an audit
+    # log can give.
+    changed_at: str | None = None
 
     def with_items(self, items: tuple[DriftItem, ...]) -> DriftedUser:
         return replace(self, items=items)
@@ -170,6 +174,7 @@ class DriftReport:
                     "user_id": u.user_id,
                     "state": u.state,
                     "source": u.source,
+                    "changed_at": u.changed_at,
                     "items": [item_dict(i) for i in u.items],
                 }
                 for u in self.users

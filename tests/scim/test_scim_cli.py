@@ -19,6 +19,8 @@ from scim_server import TOKEN, ScimServer
 from support.cli import Run, run_inprocess
 from support.hostile import HostileServer, Request, Response, hostile_server
 
+from reconciler.render.mdescape import md_text
+
 
 def scim_env(url: str, token: str = TOKEN) -> dict[str, str]:
     return {
@@ -342,9 +344,15 @@ def test_drift_names_the_user_and_the_difference_without_attribution(
     assert "lastName: Changed (desired: Lee-Smith)" in drift.stdout
     assert "no audit log" in drift.stdout
     assert "not attributed" in drift.stdout
+    # the provider's meta.lastModified is the "when" a service without an audit log gives
+    modified = scim.user(tenant.ann)["meta"]["lastModified"]
+    assert f"last modified at {modified}" in drift.stdout
     as_json = cli(scim.url, "drift", str(path), "--format", "json")
     assert as_json.code == 2
-    assert "ann.lee@example.com" in as_json.stdout
+    (user,) = json.loads(as_json.stdout)["users"]
+    assert user["email"] == "ann.lee@example.com" and user["changed_at"] == modified
+    markdown = cli(scim.url, "drift", str(path), "--format", "markdown")
+    assert md_text(modified) in markdown.stdout
 
 
 # --------------------------------------------------------------------------- bad answers
