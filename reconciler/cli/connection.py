@@ -40,7 +40,9 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "--backend", "--url", "--ca-bundle", "--rate-reserve", "--max-rps",
         "--concurrency", "--max-wait", "--timeout", "--max-pages",
     ),
-    "Planview Admin (--backend planview)": ("--client-id", "--client-secret-file"),
+    "Planview Admin (--backend planview)": (
+        "--client-id", "--client-secret-file", "--read-ahead",
+    ),
     "SCIM 2.0 (--backend scim)": ("--token-file", "--token-url"),
 }  # fmt: skip
 
@@ -181,12 +183,22 @@ _OPTIONS: list[Callable[[Any], Any]] = [
         "(pages of 500 and 200), at the largest page sizes the API serves; raise it only "
         "if the API caps pages far below those [env: PLANVIEW_ADMIN_MAX_PAGES].",
     ),
+    click.option(
+        "--read-ahead/--no-read-ahead",
+        default=True,
+        show_default=True,
+        help="Ask for a listing's next pages before the current one is answered (up to "
+        "--concurrency in flight): faster at high latency, at the cost of at most "
+        "--concurrency - 1 reads past each listing's end. --no-read-ahead reads at exactly "
+        "the paging minimum. SCIM always reads one page after another.",
+    ),
 ]
 
 def connection_options(command: F) -> F:
     """Add --backend, --url, each backend's credentials options, --ca-bundle,
-    --rate-reserve, --max-rps, --concurrency, --max-wait, --timeout and --max-pages to a
-    click command (declare it with `cls=ConnectionCommand` to group them in --help)."""
+    --rate-reserve, --max-rps, --concurrency, --max-wait, --timeout, --max-pages and
+    --read-ahead to a click command (declare it with `cls=ConnectionCommand` to group
+    them in --help)."""
     for option in reversed(_OPTIONS):
         command = option(command)
     return command
@@ -226,6 +238,7 @@ def settings_from_options(
     max_wait: float = 300.0,
     timeout: float = DEFAULT_TIMEOUT,
     max_pages: int = DEFAULT_MAX_PAGES,
+    read_ahead: bool = True,
     **_other: Any,
 ) -> ClientSettings:
     settings = ClientSettings(
@@ -239,6 +252,7 @@ def settings_from_options(
         max_wait=max_wait,
         timeout=timeout,
         max_pages=max_pages,
+        read_ahead=read_ahead,
     )
     settings.validate()
     return settings

@@ -124,6 +124,51 @@ def test_read_ahead_wastes_at_most_concurrency_minus_one_per_listing_and_says_so
         assert f"{extra} page" in stats.summary()
 
 
+def managed_ids(path: Path) -> list[str]:
+    document = yaml.safe_load(path.read_text())
+    return [product["id"] for product in document["products"].values()]
+
+
+def test_plan_with_no_read_ahead_reads_exactly_the_paging_minimum(
+    emulator_factory: Factory, tmp_path: Path
+) -> None:
+    emulator = emulator_factory(users=61, products=5, seed=2, page_max=PAGES)
+    desired = desired_file(emulator, tmp_path / "users.yaml")
+    emulator.reset_stats()
+    run = run_against(
+        emulator, "plan", "--format", "json", "--concurrency", "6", "--no-read-ahead",
+        str(desired),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert api_reads(emulator) == minimum_reads(emulator, managed_ids(desired))
+    assert "read ahead" not in run.stderr
+
+
+def test_plan_reads_ahead_by_default_within_concurrency_minus_one_per_listing(
+    emulator_factory: Factory, tmp_path: Path
+) -> None:
+    emulator = emulator_factory(users=61, products=5, seed=2, page_max=PAGES)
+    desired = desired_file(emulator, tmp_path / "users.yaml")
+    minimum = minimum_reads(emulator, managed_ids(desired))
+    listings = 2 + len(managed_ids(desired))
+    outputs = []
+    for flags in ((), ("--read-ahead",)):
+        emulator.reset_stats()
+        run = run_against(
+            emulator, "plan", "--format", "json", "--concurrency", "6", *flags, str(desired)
+        )
+        assert run.code == 0, run.stderr
+        extra = api_reads(emulator) - minimum
+        assert 0 <= extra <= listings * (6 - 1)
+        if extra:  # every page wasted is reported on the stats line
+            assert f"{extra} page" in run.stderr
+        outputs.append(changes(run.stdout))
+    no_ahead = run_against(
+        emulator, "plan", "--format", "json", "--no-read-ahead", str(desired)
+    )
+    assert outputs[0] == outputs[1] == changes(no_ahead.stdout)
+
+
 def test_collect_reads_only_managed_provisioning(emulator: Emulator, tmp_path: Path) -> None:
     path = tmp_path / "one.yaml"
     path.write_text(

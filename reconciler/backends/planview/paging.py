@@ -413,5 +413,7 @@ class _Listing(Generic[T]):
 
 
 def _was_sent(future: Future[Any]) -> bool:
+    if future.cancelled():  # cancelled while queued: never reached the server
+        return False
     error = future.exception()
     return error is None or not isinstance(error, ListingAborted)
