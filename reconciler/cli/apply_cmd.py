@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -43,6 +43,7 @@ from reconciler.cli.logs import emit, json_mode
 from reconciler.cli.metrics import metrics_option, observe_plan, record_apply
 from reconciler.cli.pipeline import (
     load,
+    load_while_reading,
     parse_target_option,
     plan_against,
     safety_options,
@@ -54,6 +55,9 @@ from reconciler.cli.progress import progress_bar
 from reconciler.errors import EXIT_ERROR, EXIT_OK, ConfigError, StalePlanError
 from reconciler.model import DesiredState, LiveUser
 from reconciler.plan.model import Plan
+
+if TYPE_CHECKING:
+    from reconciler.collect import PendingLive
 
 
 def stdin_is_tty() -> bool:
@@ -148,24 +152,18 @@ def apply(
         raise ConfigError(
             "--expect-digest pins a saved plan: use it with --plan FILE. Nothing was changed."
         )
-    desired = load(paths) if (paths or plan_file is None) else None
-    saved = load_plan(plan_file, expect_digest=expect_digest) if plan_file is not None else None
-    if saved is not None and not allow_delete:
-        # Deleting is permanent, so it is consented to at apply time too: a saved plan
-        # is an unsigned file, and a deactivation edited into a delete must not pass.
-        deletes = sum(1 for change in saved.changes if change.kind is ChangeKind.DELETE)
-        if deletes:
-            raise ConfigError(
-                f"the saved plan deletes {deletes} user{'s' if deletes != 1 else ''}, "
-                "permanently: apply it with --allow-delete to confirm. Nothing was changed."
-            )
-    if saved is not None and desired is not None and desired.digest != saved.desired_digest:
-        raise StalePlanError(
-            f"plan is stale: the desired-state files differ from the ones {plan_file} was "
-            "made from. Nothing was changed. Re-run plan and review the new plan."
-        )
-
-    backend = open_backend(**connection)
+    desired: DesiredState | None = None
+    saved: Plan | None = None
+    pending: PendingLive | None = None
+    if plan_file is None:
+        # as plan does: the tenant's reads start while the files load; invalid files
+        # abandon them and exit 1 before anything is shown or written
+        desired, backend, pending = load_while_reading(paths, lambda: open_backend(**connection))
+    else:
+        # a saved plan is checked against its files before the tenant is contacted
+        desired = load(paths) if paths else None
+        saved = load_plan(plan_file, expect_digest=expect_digest)
+        backend = _open_for_saved(saved, desired, plan_file, allow_delete, connection)
     concurrency = int(connection.get("concurrency") or 4)
     try:
         if saved is not None:
@@ -186,11 +184,13 @@ def apply(
             check_fresh(saved, backend, concurrency=concurrency)
             plan = saved
         else:
+            assert desired is not None  # loaded above whenever there is no saved plan
             _, plan = plan_against(
-                desired or load(paths),
+                desired,
                 backend,
                 allow_delete=allow_delete,
                 allow_removals=allow_removals,
+                pending=pending,
                 targets=targeted,
             )
         observe_plan(plan)
@@ -217,6 +217,31 @@ def apply(
     record_apply(len(result.failed))
     _report(result)
     ctx.exit(EXIT_OK if result.ok else EXIT_ERROR)
+
+
+def _open_for_saved(
+    saved: Plan,
+    desired: DesiredState | None,
+    plan_file: str,
+    allow_delete: bool,
+    connection: dict[str, Any],
+) -> Backend:
+    """The checks a saved plan must pass before the tenant is contacted, then the backend."""
+    if not allow_delete:
+        # Deleting is permanent, so it is consented to at apply time too: a saved plan
+        # is an unsigned file, and a deactivation edited into a delete must not pass.
+        deletes = sum(1 for change in saved.changes if change.kind is ChangeKind.DELETE)
+        if deletes:
+            raise ConfigError(
+                f"the saved plan deletes {deletes} user{'s' if deletes != 1 else ''}, "
+                "permanently: apply it with --allow-delete to confirm. Nothing was changed."
+            )
+    if desired is not None and desired.digest != saved.desired_digest:
+        raise StalePlanError(
+            f"plan is stale: the desired-state files differ from the ones {plan_file} was "
+            "made from. Nothing was changed. Re-run plan and review the new plan."
+        )
+    return open_backend(**connection)
 
 
 def _saved_plan_limit(

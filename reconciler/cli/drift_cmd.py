@@ -16,7 +16,12 @@ from reconciler.cli.connection import (
 )
 from reconciler.cli.metrics import metrics_option, observe_plan, record_drift
 from reconciler.cli.output import colour_enabled
-from reconciler.cli.pipeline import load, parse_target_option, plan_against, target_option
+from reconciler.cli.pipeline import (
+    load_while_reading,
+    parse_target_option,
+    plan_against,
+    target_option,
+)
 from reconciler.drift.check import DEFAULT_LOOKBACK
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ConfigError
 
@@ -101,10 +106,13 @@ def drift(
     now = datetime.now(timezone.utc)
     since_at = parse_since(since, now) if since is not None else None
     targeted = parse_target_option(targets)
-    desired = load(paths)
-    backend = open_backend(**connection)
+    # as plan does: the tenant's reads start while the files load; invalid files
+    # abandon them and exit 1 before anything is shown
+    desired, backend, pending = load_while_reading(paths, lambda: open_backend(**connection))
     try:
-        live, plan = plan_against(desired, backend, targets=targeted, deactivations=False)
+        live, plan = plan_against(
+            desired, backend, pending=pending, targets=targeted, deactivations=False
+        )
         observe_plan(plan)
         report = check_drift(desired, live, plan, backend, now=now, since=since_at)
         record_drift(len(report.users))

@@ -234,13 +234,18 @@ def test_a_failed_listing_makes_plan_exit_1_with_no_plan(
     assert "still full pages after 2 pages" in run.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("plan", "--format", "json"), ("apply", "--auto-approve"), ("drift", "--format", "json")],
+    ids=["plan", "apply", "drift"],
+)
 def test_invalid_files_while_reads_are_in_flight_exit_1_with_no_writes(
-    emulator_factory: Factory, tmp_path: Path
+    emulator_factory: Factory, tmp_path: Path, command: tuple[str, ...]
 ) -> None:
     emulator = emulator_factory(users=300, products=4, seed=5, page_max=PAGES, latency=0.05)
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nusers:\n  - email: not-an-email\n    firstName: 3\n")
-    run = run_against(emulator, "plan", "--format", "json", str(bad))
+    run = run_against(emulator, *command, str(bad))
     assert run.code == 1
     assert run.stdout == ""
     assert "bad.yaml:4" in run.stderr  # the problem, with its place
@@ -248,6 +253,28 @@ def test_invalid_files_while_reads_are_in_flight_exit_1_with_no_writes(
     assert writes(emulator) == 0
     # the reads stopped early: far fewer than the 43 pages of users alone
     assert api_reads(emulator) < 300 // PAGES["users"]
+
+
+@pytest.mark.parametrize("command", ["apply", "drift"])
+def test_apply_and_drift_that_read_while_loading_see_what_plan_sees(
+    emulator_factory: Factory, tmp_path: Path, command: str
+) -> None:
+    emulator = emulator_factory(users=120, products=6, seed=3, page_max=PAGES, latency=0.01)
+    desired = desired_file(emulator, tmp_path / "users.yaml")
+    emulator.reset_stats()
+    if command == "apply":
+        run = run_against(emulator, "apply", "--auto-approve", str(desired))
+        assert run.code == 0, run.stderr
+        # the edited name, the new user and the left-out one's deactivation all landed
+        after = run_against(emulator, "plan", "--detailed-exitcode", str(desired))
+        assert after.code == 0, after.stdout
+        assert writes(emulator) >= 3
+    else:
+        run = run_against(emulator, "drift", "--format", "json", str(desired))
+        assert run.code == 2, run.stderr
+        assert writes(emulator) == 0
+        report = json.loads(run.stdout)
+        assert "new.person@example.com" in json.dumps(report)
 
 
 def test_abandoned_reads_are_stopped_and_finish_is_not_needed(emulator_factory: Factory) -> None:
