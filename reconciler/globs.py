@@ -38,12 +38,18 @@ def protecting_pattern(patterns: Iterable[str]) -> Callable[[str], str | None]:
     """email -> the first pattern that protects it, or None. Case-insensitive, with
     '*', '?' and '[...]' as in fnmatch."""
     compiled = [(p, re.compile(fnmatch.translate(email_key(p)))) for p in patterns]
+    if not compiled:  # the usual case: asked twice per user, so skip the casefold
+        return _no_pattern
 
     def first_match(email: str) -> str | None:
         key = email_key(email)
         return next((pattern for pattern, regex in compiled if regex.match(key)), None)
 
     return first_match
+
+
+def _no_pattern(email: str) -> str | None:
+    return None
 
 
 def protected_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
