@@ -147,10 +147,14 @@ def plan_against(
 ) -> tuple[LiveState, Plan]:
     """Read the live state the desired state concerns (or finish the reads `pending`
     started) and plan the difference. `deactivations`: also read when the candidates
-    of `settings.deleteDeactivatedAfter` were deactivated (one audit read each; drift,
-    which never deletes, does without)."""
+    of `settings.deleteDeactivatedAfter` were deactivated (one audit read each), and
+    who created the unlisted users the plan removes (the cheaper of one history read
+    each or the customer log; none without such removals). Drift, which never deletes
+    and reads its own audit history, does without."""
     from reconciler.collect import collect_deactivations, collect_live
+    from reconciler.drift.audit import read_creators
     from reconciler.plan import build_plan
+    from reconciler.plan.build import unlisted_removals, with_creators
 
     live = pending.finish(desired) if pending else collect_live(backend, desired)
     if deactivations:
@@ -169,5 +173,8 @@ def plan_against(
         cost=cost,
         targets=targets,
     )
+    removed = unlisted_removals(plan) if deactivations else []
+    if removed and backend.capabilities.has_audit_log:
+        plan = with_creators(plan, read_creators(backend, removed, len(live.users)))
     return live, plan
 

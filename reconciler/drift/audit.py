@@ -11,16 +11,16 @@ much as they would: a wrong estimate then costs at most twice the cheaper way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Literal
 
 from reconciler.backends.base import Backend
 from reconciler.backends.capabilities import Capabilities
 from reconciler.drift.attribute import parse_time, utc_text
 from reconciler.drift.report import AuditReading, DriftedUser
-from reconciler.model import AuditEvent, LiveState
+from reconciler.model import ActorKind, AuditEvent, LiveState, email_key
 
 log = logging.getLogger(__name__)
 
@@ -146,3 +146,68 @@ def _read_log(
         if close is not None:
             close()
     return events
+
+
+# Who created a user: (actor kind, the actor in words), as the plan shows it.
+Creator = tuple[ActorKind, str]
+
+
+def read_creators(
+    backend: Backend, users: Sequence[tuple[str, str]], live_users: int
+) -> dict[str, Creator]:
+    """Who created each of `users` ((id, email) pairs), by `email_key`, for the plan.
+
+    The cheaper of the two ways drift weighs: one history read per user, or the whole
+    customer log (at least one event per live user, so `live_users` events). The log
+    is abandoned for the per-user reads once it has cost as much as they would. Users
+    whose creation the log no longer holds are left out; so is everyone when the
+    backend has no audit log."""
+    if not backend.capabilities.has_audit_log or not users:
+        return {}
+    caps = backend.capabilities
+    page_size = max(1, caps.audit_page_size or caps.max_page_size)
+    log_requests = live_users // page_size + 1
+    start = backend.stats().requests
+    events: list[AuditEvent] | None = None
+    if log_requests < len(users):
+        log.info(
+            "creators of %s: the customer log (about %s)",
+            _n(len(users), "user"),
+            _n(log_requests, "request"),
+        )
+        events = _read_log(backend, _EPOCH, budget=len(users), start=start)
+    if events is None:
+        log.info("creators of %s: one history read each", _n(len(users), "user"))
+        events = [e for user_id, _ in users for e in backend.user_audit(user_id)]
+    wanted = {user_id: email_key(email) for user_id, email in users}
+    keys = set(wanted.values())
+    found: dict[str, tuple[datetime, Creator]] = {}
+    for event in events:
+        if event.kind != "user_created":
+            continue
+        key = wanted.get(event.user_id or "") or email_key(event.user_email or "")
+        if key not in keys:
+            continue
+        moment = parse_time(event.timestamp)
+        # The latest creation: an email deleted and created again belongs to its newest user.
+        if key not in found or moment >= found[key][0]:
+            found[key] = (moment, (event.actor_kind, _actor(event)))
+    log.info(
+        "creators: %s of %s found in %s",
+        len(found),
+        len(users),
+        _n(backend.stats().requests - start, "request"),
+    )
+    return {key: creator for key, (_, creator) in found.items()}
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _actor(event: AuditEvent) -> str:
+    """The actor in words, as drift's attribution names it."""
+    if event.actor_kind == "api_client":
+        return f"API client {event.actor_id or event.actor_name or 'unknown'}"
+    if event.actor_kind == "system":
+        return event.actor_name or "the product sync"
+    return event.actor_email or event.actor_name or f"user {event.actor_id or 'unknown'}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -10,7 +10,7 @@ from reconciler.backends.capabilities import Capabilities
 from reconciler.changes import PHASE, ChangeKind
 from reconciler.diff import diff
 from reconciler.diff.result import DiffChange
-from reconciler.model import DesiredState, LiveState
+from reconciler.model import DesiredState, LiveState, email_key
 from reconciler.plan.invariants import (
     administrator_warning,
     count_administrators,
@@ -159,3 +159,55 @@ def _order(pending: list[DiffChange]) -> tuple[Change, ...]:
             )
         )
     return tuple(changes)
+
+
+# The removals of users not in the desired state: a desired user's changes name its line.
+_UNLISTED_REMOVALS = (ChangeKind.DEACTIVATE, ChangeKind.DELETE)
+
+SYNC_WARNING = (
+    "{n} to {verb} {were} created by the product sync; see docs/concepts.md on living "
+    "alongside the sync (scope, unmanagedUsers: ignore, protectedUsers)"
+)
+
+
+def unlisted_removals(plan: Plan) -> list[tuple[str, str]]:
+    """(user id, email) of each user not in the desired state the plan deactivates or
+    deletes: the users whose creator the plan can name."""
+    return [
+        (c.user_id, c.email)
+        for c in plan.changes
+        if c.kind in _UNLISTED_REMOVALS and c.source is None and c.user_id
+    ]
+
+
+def with_creators(plan: Plan, creators: Mapping[str, tuple[str, str]]) -> Plan:
+    """The plan saying who created the users it removes (`creators`: email key ->
+    (actor kind, actor), read from the audit log): `before` gains `created_by_kind` and
+    `created_by`, and a warning counts the deactivations of users the product sync
+    created. What the plan does is unchanged."""
+    if not creators:
+        return plan
+    changes: list[Change] = []
+    synced = {ChangeKind.DEACTIVATE: 0, ChangeKind.DELETE: 0}
+    for change in plan.changes:
+        creator = creators.get(email_key(change.email))
+        if creator is None or change.kind not in _UNLISTED_REMOVALS or change.source is not None:
+            changes.append(change)
+            continue
+        kind, actor = creator
+        if kind == "system":
+            synced[change.kind] += 1
+        before = {**(change.before or {}), "created_by_kind": kind, "created_by": actor}
+        changes.append(replace(change, before=before))
+    warnings = list(plan.warnings)
+    for removal, verb in ((ChangeKind.DEACTIVATE, "deactivate"), (ChangeKind.DELETE, "delete")):
+        count = synced[removal]
+        if count:
+            warnings.append(
+                SYNC_WARNING.format(
+                    n="1 user" if count == 1 else f"{count} users",
+                    verb=verb,
+                    were="was" if count == 1 else "were",
+                )
+            )
+    return replace(plan, changes=tuple(changes), warnings=tuple(warnings))

@@ -9,7 +9,7 @@ from reconciler.model import FIELD_LABELS, MANAGED_FIELDS
 from reconciler.plan.model import Change, ChangeKind, Plan
 from reconciler.render.mdescape import md_text as md
 from reconciler.render.summary import plural, summary_line, targeted_line
-from reconciler.render.text import deactivated_since
+from reconciler.render.text import created_by, deactivated_since
 
 #: First line of every comment, so a workflow can find and edit its previous one.
 MARKER = "<!-- planview-admin-reconciler:plan -->"
@@ -91,7 +91,7 @@ _COLUMNS: dict[ChangeKind, _Columns] = {
     ),
     ChangeKind.DEACTIVATE: (
         ("User", "Status"),
-        lambda c: [md(c.email), f"{_status(c, 'before')} → {_status(c, 'after')}"],
+        lambda c: [_removed_user(c), f"{_status(c, 'before')} → {_status(c, 'after')}"],
     ),
     ChangeKind.DELETE: (
         ("User", "Products dropped"),
@@ -106,7 +106,13 @@ _COLUMNS: dict[ChangeKind, _Columns] = {
 def _deleted_user(change: Change) -> str:
     """The email, and for a grace-period deletion when the user was deactivated."""
     since = deactivated_since(change.before)
-    return md(change.email) + (f" ({md(since)})" if since else "")
+    return _removed_user(change) + (f" ({md(since)})" if since else "")
+
+
+def _removed_user(change: Change) -> str:
+    """The email, and who created the user where the audit log says."""
+    creator = created_by(change.before)
+    return md(change.email) + (f" ({md(creator)})" if creator else "")
 
 
 def render_markdown(plan: Plan) -> str:

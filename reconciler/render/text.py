@@ -87,6 +87,9 @@ def _user_block(email: str, changes: list[Change], colour: bool) -> list[str]:
     label = ", ".join(kinds) if kinds else "products"
     source = next((c.source for c in changes if c.source), None)
     where = f"  # {_clean(source)}" if source else ""
+    creator = next((created_by(c.before) for c in changes if created_by(c.before)), None)
+    if creator:
+        where += f" ({_clean(creator)})"
     lines = [style(f"  {symbol} {_email(email)} ({label}){where}", colour, fg=_COLOUR[symbol])]
     # The user's own fields and status first, then its products: revokes, then grants.
     for change in sorted(changes, key=lambda c: _LINE_ORDER[c.kind]):
@@ -159,6 +162,22 @@ def deactivated_since(before: dict[str, Any] | None) -> str | None:
     source = (before or {}).get("deactivated_from")
     how = _DEACTIVATED_FROM.get(str(source), str(source)) if source else ""
     return f"deactivated since {str(at)[:10]}" + (f" ({how})" if how else "")
+
+
+# The actor kinds of the audit log (`reconciler.model.ActorKind`) in words.
+_ACTOR_KINDS = {"system": "system", "person": "person", "unknown": "unknown actor"}
+
+
+def created_by(before: dict[str, Any] | None) -> str | None:
+    """`created by Product sync, system` for a removed user whose creator the audit log
+    names (see `plan.build.with_creators`), None for any other change."""
+    actor = (before or {}).get("created_by")
+    if not actor:
+        return None
+    kind = str((before or {}).get("created_by_kind") or "unknown")
+    if kind == "api_client":
+        return f"created by {actor}"  # already "API client <name>"
+    return f"created by {actor}, {_ACTOR_KINDS.get(kind, kind)}"
 
 
 def _value(value: Any, *, bare: bool = False) -> str:

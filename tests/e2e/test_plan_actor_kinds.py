@@ -1,0 +1,161 @@
+"""plan end to end: a user not in the desired state that the service's own product sync
+created is named as such before the plan deactivates it, in text, Markdown and JSON,
+with a warning; the audit reads this costs are spent only on such removals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from support.cli import run_against as run_cli
+
+from reconciler.render.mdescape import md_text
+
+SYNCED = "synced.person@example.com"
+BY_HAND = "by.hand@example.com"
+SYNC_WARNING = (
+    "1 user to deactivate was created by the product sync; see docs/concepts.md on living "
+    "alongside the sync (scope, unmanagedUsers: ignore, protectedUsers)"
+)
+
+
+def exported(emulator: Any, tmp_path: Path) -> Path:
+    path = tmp_path / "tenant.yaml"
+    result = run_cli(emulator, "export", "--out", str(path))
+    assert result.code == 0, result.stderr
+    return path
+
+
+def admin_of(emulator: Any) -> str:
+    return next(
+        u["email"]
+        for u in emulator.state()["users"]
+        if u["status"] == "Active" and u["role"] == "Administrator"
+    )
+
+
+def create(emulator: Any, email: str, actor: dict[str, Any] | str) -> None:
+    emulator.out_of_band(
+        "create", email=email, firstName="Out", lastName="OfBand", status="Active", actor=actor
+    )
+
+
+def audit_requests(emulator: Any) -> tuple[int, int]:
+    """(customer-log requests, per-user history requests) the emulator has served."""
+    counts = emulator.stats()["requests"]
+    log = counts.get("GET /public/v1/audit", 0)
+    per_user = sum(n for key, n in counts.items() if key.endswith("/audit") and "/user/" in key)
+    return log, per_user
+
+
+def two_unlisted_users(emulator: Any, tmp_path: Path) -> tuple[Path, str]:
+    desired = exported(emulator, tmp_path)
+    admin = admin_of(emulator)
+    create(emulator, SYNCED, {"kind": "system", "name": "Product sync"})
+    create(emulator, BY_HAND, {"kind": "person", "email": admin})
+    return desired, admin
+
+
+def test_text_names_the_sync_and_warns(emulator: Any, tmp_path: Path) -> None:
+    desired, admin = two_unlisted_users(emulator, tmp_path)
+    emulator.reset_stats()
+    result = run_cli(emulator, "plan", "--detailed-exitcode", str(desired))
+    assert result.code == 2, result.stderr
+    lines = result.stdout.splitlines()
+    synced = next(line for line in lines if SYNCED in line)
+    assert "(deactivate) (created by Product sync, system)" in synced
+    by_hand = next(line for line in lines if BY_HAND in line)
+    assert f"(created by {admin}, person)" in by_hand
+    assert "system" not in by_hand
+    assert SYNC_WARNING in result.stdout
+    # Two unlisted removals in a small tenant: at most one read each, never more.
+    log, per_user = audit_requests(emulator)
+    assert log + per_user <= 2
+
+
+def test_json_and_markdown_carry_the_creator(emulator: Any, tmp_path: Path) -> None:
+    desired, admin = two_unlisted_users(emulator, tmp_path)
+    result = run_cli(emulator, "plan", "--detailed-exitcode", "--format", "json", str(desired))
+    assert result.code == 2, result.stderr
+    plan = json.loads(result.stdout)
+    removals = {c["email"]: c for c in plan["changes"] if c["kind"] == "deactivate"}
+    assert removals[SYNCED]["before"]["created_by_kind"] == "system"
+    assert removals[SYNCED]["before"]["created_by"] == "Product sync"
+    assert removals[SYNCED]["before"]["status"] == "active"
+    assert removals[BY_HAND]["before"]["created_by_kind"] == "person"
+    assert removals[BY_HAND]["before"]["created_by"] == admin
+    assert SYNC_WARNING in plan["warnings"]
+
+    md = run_cli(emulator, "plan", "--format", "markdown", str(desired)).stdout
+    assert f"{md_text(SYNCED)} ({md_text('created by Product sync, system')})" in md
+    assert f"{md_text(BY_HAND)} ({md_text(f'created by {admin}, person')})" in md
+    assert md_text(SYNC_WARNING) in md
+
+
+def test_a_person_created_user_raises_no_sync_warning(emulator: Any, tmp_path: Path) -> None:
+    desired = exported(emulator, tmp_path)
+    admin = admin_of(emulator)
+    create(emulator, BY_HAND, {"kind": "person", "email": admin})
+    result = run_cli(emulator, "plan", "--detailed-exitcode", str(desired))
+    assert result.code == 2, result.stderr
+    assert f"(created by {admin}, person)" in result.stdout
+    assert "product sync" not in result.stdout
+    assert "system" not in result.stdout
+
+
+def test_what_the_plan_does_is_unchanged(emulator: Any, tmp_path: Path) -> None:
+    """Only what the plan says changes: the same deactivations, and apply carries them
+    out (a saved plan's digest still matches its content)."""
+    desired, _ = two_unlisted_users(emulator, tmp_path)
+    saved = tmp_path / "plan.json"
+    result = run_cli(emulator, "plan", "--detailed-exitcode", "--out", str(saved), str(desired))
+    assert result.code == 2, result.stderr
+    plan = json.loads(saved.read_text(encoding="utf-8"))
+    assert sorted(c["email"] for c in plan["changes"]) == [BY_HAND, SYNCED]
+    assert {c["kind"] for c in plan["changes"]} == {"deactivate"}
+    applied = run_cli(
+        emulator, "apply", "--plan", str(saved), str(desired), "--auto-approve",
+        "--expect-digest", plan["digest"],
+    )  # fmt: skip
+    assert applied.code == 0, applied.stdout + applied.stderr
+    status = {u["email"]: u["status"] for u in emulator.state()["users"]}
+    assert status[SYNCED] == status[BY_HAND] == "Deactivated"
+
+
+def test_no_unlisted_removals_spend_no_audit_reads(emulator: Any, tmp_path: Path) -> None:
+    desired = exported(emulator, tmp_path)
+    emulator.reset_stats()
+    result = run_cli(emulator, "plan", "--detailed-exitcode", str(desired))
+    assert result.code == 0, result.stderr
+    assert audit_requests(emulator) == (0, 0)
+    before = emulator.stats()["requests"]
+
+    # The same plan with a user added to the files (a create, no removal) costs the
+    # same reads: naming creators is only for users the plan removes.
+    text = desired.read_text(encoding="utf-8")
+    text = text.replace(
+        "\nusers:\n",
+        "\nusers:\n  - email: new.person@example.com\n    firstName: New\n    lastName: Person\n",
+        1,
+    )
+    desired.write_text(text, encoding="utf-8")
+    emulator.reset_stats()
+    result = run_cli(emulator, "plan", "--detailed-exitcode", str(desired))
+    assert result.code == 2, result.stderr
+    assert emulator.stats()["requests"] == before
+    assert audit_requests(emulator) == (0, 0)
+
+
+def test_many_removals_read_the_customer_log_once(emulator: Any, tmp_path: Path) -> None:
+    """Three removals in a tenant whose log fits one page: one request for the log
+    rather than three histories, as drift would choose."""
+    desired = exported(emulator, tmp_path)
+    for n in range(3):
+        create(emulator, f"synced{n}@example.com", {"kind": "system", "name": "Product sync"})
+    emulator.reset_stats()
+    result = run_cli(emulator, "plan", "--detailed-exitcode", str(desired))
+    assert result.code == 2, result.stderr
+    assert audit_requests(emulator) == (1, 0)
+    assert result.stdout.count("(created by Product sync, system)") == 3
+    assert "3 users to deactivate were created by the product sync" in result.stdout
