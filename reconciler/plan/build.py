@@ -172,11 +172,16 @@ SYNC_WARNING = (
 
 def unlisted_removals(plan: Plan) -> list[tuple[str, str]]:
     """(user id, email) of each user not in the desired state the plan deactivates or
-    deletes: the users whose creator the plan can name."""
+    deletes: the users whose creator the plan can name. Grace-period deletions
+    (settings.deleteDeactivatedAfter) are left out: those users were deactivated long
+    ago, and reading their creators would add reads to the ones that dated it."""
     return [
         (c.user_id, c.email)
         for c in plan.changes
-        if c.kind in _UNLISTED_REMOVALS and c.source is None and c.user_id
+        if c.kind in _UNLISTED_REMOVALS
+        and c.source is None
+        and c.user_id
+        and "deactivated_at" not in (c.before or {})
     ]
 
 
@@ -191,7 +196,12 @@ def with_creators(plan: Plan, creators: Mapping[str, tuple[str, str]]) -> Plan:
     synced = {ChangeKind.DEACTIVATE: 0, ChangeKind.DELETE: 0}
     for change in plan.changes:
         creator = creators.get(email_key(change.email))
-        if creator is None or change.kind not in _UNLISTED_REMOVALS or change.source is not None:
+        if (
+            creator is None
+            or change.kind not in _UNLISTED_REMOVALS
+            or change.source is not None
+            or "deactivated_at" in (change.before or {})
+        ):
             changes.append(change)
             continue
         kind, actor = creator

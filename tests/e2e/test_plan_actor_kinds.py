@@ -159,3 +159,17 @@ def test_many_removals_read_the_customer_log_once(emulator: Any, tmp_path: Path)
     assert audit_requests(emulator) == (1, 0)
     assert result.stdout.count("(created by Product sync, system)") == 3
     assert "3 users to deactivate were created by the product sync" in result.stdout
+
+
+def test_a_sync_created_user_to_delete_is_named(emulator: Any, tmp_path: Path) -> None:
+    desired = exported(emulator, tmp_path)
+    text = desired.read_text(encoding="utf-8")
+    assert "\nsettings:" not in text
+    text = text.replace("\nproducts:", "\nsettings:\n  unmanagedUsers: delete\nproducts:", 1)
+    desired.write_text(text, encoding="utf-8")
+    create(emulator, SYNCED, {"kind": "system", "name": "Product sync"})
+    result = run_cli(emulator, "plan", "--allow-delete", str(desired))
+    assert result.code == 0, result.stdout + result.stderr
+    synced = next(line for line in result.stdout.splitlines() if SYNCED in line)
+    assert "(delete) (created by Product sync, system)" in synced
+    assert "1 user to delete was created by the product sync" in result.stdout
