@@ -10,6 +10,8 @@ from typing import Any
 
 from support.cli import run_against as run_cli
 
+from reconciler.backends.scim.mapping import ProviderConfig
+from reconciler.drift.audit import read_creators
 from reconciler.render.mdescape import md_text
 
 SYNCED = "synced.person@example.com"
@@ -173,3 +175,41 @@ def test_a_sync_created_user_to_delete_is_named(emulator: Any, tmp_path: Path) -
     synced = next(line for line in result.stdout.splitlines() if SYNCED in line)
     assert "(delete) (created by Product sync, system)" in synced
     assert "1 user to delete was created by the product sync" in result.stdout
+
+
+def test_a_log_longer_than_estimated_is_given_up_for_user_histories(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    # The server pages the customer log 10 at a time, far more pages than the estimate:
+    # the plan stops paying for it once it has cost as much as the three histories.
+    emulator = emulator_factory(users=25, products=5, seed=1, page_max={"audit": 10})
+    desired = exported(emulator, tmp_path)
+    admin = admin_of(emulator)
+    noisy = next(u["email"] for u in emulator.state()["users"] if u["role"] == "User")
+    for n in range(40):  # noise the customer log must page through
+        emulator.out_of_band("update", email=noisy, firstName=f"Noise{n}", actor=admin)
+    for n in range(3):
+        create(emulator, f"synced{n}@example.com", {"kind": "system", "name": "Product sync"})
+    emulator.reset_stats()
+    result = run_cli(emulator, "plan", str(desired))
+    log, per_user = audit_requests(emulator)
+    assert per_user == 3
+    assert log <= 4  # not the 5 pages the whole log takes
+    assert result.stdout.count("(created by Product sync, system)") == 3
+
+
+class NoAuditLog:
+    """A backend like SCIM's: no audit log, and any attempt to read one fails the test."""
+
+    capabilities = ProviderConfig(patch=True, etag=False, filter=True, page_size=100).capabilities()
+
+    def user_audit(self, user_id: str) -> Any:
+        raise AssertionError("read a user's audit history from a backend without one")
+
+    def audit_events(self, since: Any) -> Any:
+        raise AssertionError("read the audit log of a backend without one")
+
+
+def test_a_backend_without_an_audit_log_reads_and_names_nothing() -> None:
+    creators = read_creators(NoAuditLog(), [("u1", SYNCED)], 10)  # type: ignore[arg-type]
+    assert creators == {}
