@@ -58,8 +58,12 @@ def desired_file(emulator: Emulator, path: Path) -> Path:
 
 
 def api_reads(emulator: Emulator) -> int:
+    """Listing reads: the audit reads a plan spends to name who created the unlisted
+    users it removes are not pages of a listing, and are counted by their own tests."""
     stats = emulator.stats()["requests"]
-    return sum(n for key, n in stats.items() if key.startswith("GET /public/"))
+    return sum(
+        n for key, n in stats.items() if key.startswith("GET /public/") and "audit" not in key
+    )
 
 
 def writes(emulator: Emulator) -> int:
