@@ -23,7 +23,7 @@ from support.hostile import (
 )
 from support.tls import self_signed_cert
 
-from reconciler.backends.planview.tls import trust_context
+from reconciler.backends.tls import trust_context
 
 
 @pytest.fixture

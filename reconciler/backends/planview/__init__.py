@@ -1,5 +1,5 @@
 """The Planview Admin backend: `PlanviewBackend(ClientSettings(...))`."""
 
-from reconciler.backends.planview.backend import ClientSettings, PlanviewBackend, is_loopback
+from reconciler.backends.planview.backend import ClientSettings, PlanviewBackend
 
-__all__ = ["ClientSettings", "PlanviewBackend", "is_loopback"]
+__all__ = ["ClientSettings", "PlanviewBackend"]

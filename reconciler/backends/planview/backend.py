@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
@@ -14,7 +13,6 @@ from typing import Any, TypeVar
 
 import httpx
 
-from reconciler import __version__
 from reconciler.backends.base import NewUser, RequestStats
 from reconciler.backends.capabilities import Capabilities
 from reconciler.backends.checks import Check
@@ -30,8 +28,8 @@ from reconciler.backends.planview.paging import (
     read_all,
 )
 from reconciler.backends.planview.retry import Backoff, RetryPolicy
-from reconciler.backends.planview.tls import trust_context
 from reconciler.backends.planview.wire import answer_limit_seconds
+from reconciler.backends.tls import api_client, is_loopback
 from reconciler.errors import ApiError, ConfigError, TransportError, WriteOutcomeUnknown
 from reconciler.model import AuditEvent, LiveProduct, LiveState, LiveUser, email_key
 from reconciler.redact import register_secret, safe_url
@@ -115,15 +113,6 @@ class ClientSettings:
         return url
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 class PlanviewBackend:
     """Thread-safe; one per command run. Use as a context manager or call `close()`."""
 
@@ -141,16 +130,11 @@ class PlanviewBackend:
         self.settings = settings
         # Where the backend points: scheme, host and path only, never credentials.
         self.target = safe_url(str(base.copy_with(query=None, fragment=None)).rstrip("/"))
-        self._client = httpx.Client(
-            base_url=self.target,
-            verify=trust_context(settings.ca_bundle),
-            follow_redirects=False,
+        self._client = api_client(
+            self.target,
+            ca_bundle=settings.ca_bundle,
             timeout=settings.timeout,
-            limits=httpx.Limits(
-                max_connections=settings.concurrency + 2,
-                max_keepalive_connections=settings.concurrency + 2,
-            ),
-            headers={"User-Agent": f"planview-admin-reconciler/{__version__}"},
+            concurrency=settings.concurrency,
             transport=transport,
         )
         # one policy for the token request and the API requests (sleep: a test's seam)

@@ -19,19 +19,18 @@ from urllib.parse import quote
 
 import httpx
 
-from reconciler import __version__
 from reconciler.backends.base import NewUser, RequestStats
 from reconciler.backends.capabilities import Capabilities
 from reconciler.backends.checks import Check
 from reconciler.backends.planview.budget import RateBudget
 from reconciler.backends.planview.retry import Backoff
-from reconciler.backends.planview.tls import trust_context
 from reconciler.backends.planview.wire import answer_limit_seconds
 from reconciler.backends.scim import mapping
 from reconciler.backends.scim.auth import ClientCredentials, StaticToken, TokenSource
 from reconciler.backends.scim.paging import iter_resources
 from reconciler.backends.scim.settings import ScimSettings
 from reconciler.backends.scim.transport import ScimTransport
+from reconciler.backends.tls import api_client
 from reconciler.errors import ApiError, TransportError, WriteOutcomeUnknown
 from reconciler.model import AuditEvent, LiveProduct, LiveState, LiveUser, email_key
 
@@ -57,16 +56,11 @@ class ScimBackend:
         base = settings.validate()
         self.settings = settings
         self.target = str(base).rstrip("/")
-        self._client = httpx.Client(
-            base_url=self.target,
-            verify=trust_context(settings.ca_bundle),
-            follow_redirects=False,
+        self._client = api_client(
+            self.target,
+            ca_bundle=settings.ca_bundle,
             timeout=settings.timeout,
-            limits=httpx.Limits(
-                max_connections=settings.concurrency + 2,
-                max_keepalive_connections=settings.concurrency + 2,
-            ),
-            headers={"User-Agent": f"planview-admin-reconciler/{__version__}"},
+            concurrency=settings.concurrency,
             transport=transport,
         )
         backoff = Backoff(base=settings.backoff_base, attempts=settings.retries)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import httpx
 
-from reconciler.backends.planview import is_loopback
+from reconciler.backends.tls import is_loopback
 from reconciler.errors import ConfigError
 from reconciler.redact import register_secret, safe_url
 
