@@ -269,39 +269,26 @@ def open_backend(**options: Any) -> Backend:
     return PlanviewBackend(settings_from_options(**options))
 
 
-def _open_scim(
-    *,
-    url: str | None = None,
-    client_secret_file: str | None = None,
-    token_file: str | None = None,
-    token_url: str | None = None,
-    ca_bundle: str | None = None,
-    rate_reserve: int = 10,
-    max_rps: float | None = None,
-    concurrency: int = 4,
-    max_wait: float = 300.0,
-    timeout: float = DEFAULT_TIMEOUT,
-    max_pages: int = DEFAULT_MAX_PAGES,
-    **_other: Any,
-) -> Backend:
+# Connection options that mean the same for every backend, by their keyword names.
+SHARED_SETTINGS = (
+    "ca_bundle", "rate_reserve", "max_rps", "concurrency", "max_wait", "timeout", "max_pages",
+)  # fmt: skip
+
+
+def _open_scim(**options: Any) -> Backend:
     from reconciler.backends.scim import ScimSettings, open_scim_backend
 
-    if client_secret_file:
+    if options.get("client_secret_file"):
         raise ConfigError(
             "--client-secret-file is a Planview option: for SCIM client credentials set "
             "SCIM_CLIENT_ID and SCIM_CLIENT_SECRET with --token-url."
         )
+    shared = {name: options[name] for name in SHARED_SETTINGS if options.get(name) is not None}
     settings = ScimSettings.from_env(
-        url=(url or "").strip() or None,
-        token_file=token_file,
-        token_url=token_url,
-        ca_bundle=ca_bundle,
-        rate_reserve=rate_reserve,
-        max_rps=max_rps,
-        concurrency=concurrency,
-        max_wait=max_wait,
-        timeout=timeout,
-        max_pages=max_pages,
+        url=(options.get("url") or "").strip() or None,
+        token_file=options.get("token_file"),
+        token_url=options.get("token_url"),
+        **shared,
     )
     settings.validate()
     return open_scim_backend(settings)
