@@ -43,6 +43,36 @@ class ListingAborted(TransportError):
     """Another read of the same all-or-nothing batch failed; this one stopped early."""
 
 
+def checked_page_size(endpoint: str, start: int, page: contract.Page, count: int) -> int:
+    """The page size a non-empty page announces, once the page is shown to be one the
+    pager can trust to say where the next page starts; `TransportError` otherwise."""
+    size = page.items_per_page
+    if size is None or size <= 0:
+        raise TransportError(
+            f"{endpoint}: the page at startIndex {start} has {len(page.resources)} "
+            f"records but itemsPerPage {size}; cannot tell where the next page starts."
+        )
+    if len(page.resources) > size:
+        raise TransportError(
+            f"{endpoint}: the page at startIndex {start} has {len(page.resources)} "
+            f"records, more than its itemsPerPage {size}."
+        )
+    if size > count:
+        # The contract caps `count`, it never exceeds it: a server that does can hand
+        # over an unbounded page, and cannot be trusted to page consistently either.
+        raise TransportError(
+            f"{endpoint}: asked for at most {count} records, the page at startIndex "
+            f"{start} has itemsPerPage {size} ({len(page.resources)} records); refusing "
+            "a page larger than requested."
+        )
+    if page.start_index is not None and page.start_index != start:
+        raise TransportError(
+            f"{endpoint}: asked for startIndex {start}, the server answered "
+            f"{page.start_index}; refusing to page on."
+        )
+    return size
+
+
 def iter_records(
     transport: Transport,
     listing: contract.Listing,
@@ -73,30 +103,7 @@ def iter_records(
             ) from None
         if not page.resources:
             return
-        size = page.items_per_page
-        if size is None or size <= 0:
-            raise TransportError(
-                f"{endpoint}: the page at startIndex {start} has {len(page.resources)} "
-                f"records but itemsPerPage {size}; cannot tell where the next page starts."
-            )
-        if len(page.resources) > size:
-            raise TransportError(
-                f"{endpoint}: the page at startIndex {start} has {len(page.resources)} "
-                f"records, more than its itemsPerPage {size}."
-            )
-        if size > count:
-            # The contract caps `count`, it never exceeds it: a server that does can hand
-            # over an unbounded page, and cannot be trusted to page consistently either.
-            raise TransportError(
-                f"{endpoint}: asked for at most {count} records, the page at startIndex "
-                f"{start} has itemsPerPage {size} ({len(page.resources)} records); refusing "
-                "a page larger than requested."
-            )
-        if page.start_index is not None and page.start_index != start:
-            raise TransportError(
-                f"{endpoint}: asked for startIndex {start}, the server answered "
-                f"{page.start_index}; refusing to page on."
-            )
+        size = checked_page_size(endpoint, start, page, count)
         fresh = 0
         for record_id, record in zip(ids, page.resources, strict=True):
             if record_id not in seen:
@@ -316,28 +323,7 @@ class _Listing(Generic[T]):
         if not page.resources:
             self._finish()
             return
-        size = page.items_per_page
-        if size is None or size <= 0:
-            raise TransportError(
-                f"{endpoint}: the page at startIndex {start} has {len(page.resources)} "
-                f"records but itemsPerPage {size}; cannot tell where the next page starts."
-            )
-        if len(page.resources) > size:
-            raise TransportError(
-                f"{endpoint}: the page at startIndex {start} has {len(page.resources)} "
-                f"records, more than its itemsPerPage {size}."
-            )
-        if size > self.count:
-            raise TransportError(
-                f"{endpoint}: asked for at most {self.count} records, the page at startIndex "
-                f"{start} has itemsPerPage {size} ({len(page.resources)} records); refusing "
-                "a page larger than requested."
-            )
-        if page.start_index is not None and page.start_index != start:
-            raise TransportError(
-                f"{endpoint}: asked for startIndex {start}, the server answered "
-                f"{page.start_index}; refusing to page on."
-            )
+        size = checked_page_size(endpoint, start, page, self.count)
         fresh = 0
         for record_id, record in zip(fetched.ids, page.resources, strict=True):
             if record_id not in self.seen:
