@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from reconciler.backends.base import Backend
 from reconciler.changes import ChangeKind
 from reconciler.diff.scope import Scope
 from reconciler.errors import SafetyBlocked
@@ -96,10 +95,10 @@ def limit_from_files(
     return SavedPlanLimit(limit, basis, managed)
 
 
-def count_managed_users(backend: Backend, desired: DesiredState) -> int:
+def count_managed_users(users: Iterable[LiveUser], desired: DesiredState) -> int:
     """Live users in scope and not protected, as `plan` counts them."""
     scope = Scope(desired.settings)
-    return sum(1 for user in backend.read_live([]).users.values() if scope.manages(user.email))
+    return sum(1 for user in users if scope.manages(user.email))
 
 
 UNVERIFIED = SavedPlanLimit(

@@ -167,7 +167,8 @@ def apply(
     concurrency = int(connection.get("concurrency") or 4)
     try:
         if saved is not None:
-            limit = _saved_plan_limit(saved, desired, expect_digest is not None, backend)
+            users = _TenantUsers(saved, backend)
+            limit = _saved_plan_limit(saved, desired, expect_digest is not None, backend, users)
             check_safety(
                 saved,
                 privileged_role=backend.capabilities.privileged_role,
@@ -179,7 +180,7 @@ def apply(
                 saved,
                 role=_privileged(backend),
                 minimum=minimum,
-                read_users=lambda: _read_users(saved, backend),
+                read_users=users.read,
             )
             check_fresh(saved, backend, concurrency=concurrency)
             plan = saved
@@ -244,8 +245,27 @@ def _open_for_saved(
     return open_backend(**connection)
 
 
+class _TenantUsers:
+    """The tenant's users, read at most once per run: both saved-plan checks that need
+    them (a percentage limit's managed users, the administrator count) share the read."""
+
+    def __init__(self, saved: Plan, backend: Backend) -> None:
+        self._saved, self._backend = saved, backend
+        self._users: list[LiveUser] | None = None
+
+    def read(self) -> list[LiveUser]:
+        if self._users is None:
+            check_target(self._saved, self._backend)  # read the plan's tenant, or refuse
+            self._users = list(self._backend.read_live([]).users.values())
+        return self._users
+
+
 def _saved_plan_limit(
-    saved: Plan, desired: DesiredState | None, pinned: bool, backend: Backend
+    saved: Plan,
+    desired: DesiredState | None,
+    pinned: bool,
+    backend: Backend,
+    users: _TenantUsers,
 ) -> SavedPlanLimit:
     """The removal limit for a saved plan, from what the file cannot change."""
     if pinned:
@@ -254,8 +274,7 @@ def _saved_plan_limit(
         return UNVERIFIED
 
     def count_managed() -> int:
-        check_target(saved, backend)  # count in the tenant the plan is for, or refuse
-        return count_managed_users(backend, desired)
+        return count_managed_users(users.read(), desired)
 
     removals = count_removals(
         saved.changes, privileged_role=backend.capabilities.privileged_role
@@ -267,11 +286,6 @@ def _privileged(backend: Backend) -> str | None:
     from reconciler.plan.invariants import privileged_role
 
     return privileged_role(backend.capabilities)
-
-
-def _read_users(saved: Plan, backend: Backend) -> list[LiveUser]:
-    check_target(saved, backend)  # count in the tenant the plan is for, or refuse
-    return list(backend.read_live([]).users.values())
 
 
 def _confirm(plan: Plan, backend: Backend) -> None:

@@ -292,3 +292,27 @@ def test_credentials_written_into_a_plans_target_are_never_shown(
     assert_refused(run, tenant, writes)
     assert "made for https://other.example" in run.stderr
     assert "hunter2secret" not in run.output
+
+
+def test_the_saved_plan_checks_share_one_read_of_the_users(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A percentage limit (managed users counted again) and the administrator invariant
+    # (deactivations could take an administrator away) both need the tenant's users.
+    monkeypatch.chdir(tmp_path)
+    scenario = offboard(100)
+    emulator = emulator_factory(state=scenario.tenant)
+    env = emulator_env(emulator)
+    desired = scenario.write(tmp_path)
+    desired.write_text(desired.read_text().replace("maxRemovals: 10", 'maxRemovals: "5%"'))
+    saved = tmp_path / "mass.plan"
+    plan_to_file(env, desired, saved)
+    before = emulator.stats()["requests"].get("GET /public/v1/user", 0)
+
+    run = run_inprocess(
+        env, "apply", "--plan", str(saved), str(desired), "--allow-removals", "10"
+    )
+
+    assert run.code == 0, run.output
+    # 100 users fit one page: one listing read, not one per check
+    assert emulator.stats()["requests"].get("GET /public/v1/user", 0) - before == 1
