@@ -8,20 +8,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from reconciler.drift.report import Attribution, DriftedUser, DriftItem
-from reconciler.model import AuditEvent, AuditKind, email_key
+from reconciler.model import AuditEvent, AuditKind, email_key, parse_timestamp
 
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
 
 def parse_time(text: str | None) -> datetime:
-    """ISO-8601 (with `Z` or an offset) as an aware datetime; naive means UTC."""
-    if not text:
-        return _EPOCH
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return _EPOCH
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    """ISO-8601 (with `Z` or an offset) as an aware datetime; naive means UTC. A
+    missing or unreadable time sorts first."""
+    return parse_timestamp(text) or _EPOCH
 
 
 def utc_text(moment: datetime) -> str:
