@@ -17,6 +17,7 @@ import httpx
 
 from reconciler import __version__
 from reconciler.errors import ConfigError
+from reconciler.redact import safe_url
 
 
 def trust_context(ca_bundle: str | None = None) -> ssl.SSLContext:
@@ -46,6 +47,33 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def checked_url(value: str, option: str, *, sign_in: str) -> httpx.URL:
+    """`value` as an https URL (plain http only to loopback) with no credentials in it;
+    `sign_in` says how to sign in instead. `ConfigError` naming `option` otherwise."""
+    shown = safe_url(value)
+    # Checked first, on the raw text: whatever else is wrong with the URL, the
+    # credentials are what the user must remove (and perhaps rotate), never echoed.
+    if shown != value:
+        raise ConfigError(
+            f"{option} must not contain credentials (a user name or password before '@'): "
+            f"use {sign_in} instead. The URL without them: {shown!r}."
+        )
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        raise ConfigError(f"{option} {shown!r} is not a valid URL.") from None
+    if url.scheme not in ("https", "http") or not url.host:
+        raise ConfigError(f"{option} {shown!r} must be an https:// URL with a host name.")
+    if url.scheme == "http" and not is_loopback(url.host):
+        raise ConfigError(
+            f"{option} {shown!r} uses plain http; only https is allowed (http is accepted "
+            "for loopback addresses only, e.g. a local emulator)."
+        )
+    if url.userinfo:  # only if httpx finds credentials where safe_url did not
+        raise ConfigError(f"{option} must not contain credentials; use {sign_in}.")
+    return url
 
 
 def api_client(

@@ -29,7 +29,7 @@ from reconciler.backends.planview.paging import (
 )
 from reconciler.backends.planview.retry import Backoff, RetryPolicy
 from reconciler.backends.planview.wire import answer_limit_seconds
-from reconciler.backends.tls import api_client, is_loopback
+from reconciler.backends.tls import api_client, checked_url
 from reconciler.errors import ApiError, ConfigError, TransportError, WriteOutcomeUnknown
 from reconciler.model import AuditEvent, LiveProduct, LiveState, LiveUser, email_key
 from reconciler.redact import register_secret, safe_url
@@ -76,28 +76,7 @@ class ClientSettings:
             )
         if problems:
             raise ConfigError("Cannot connect: " + "; ".join(problems) + ".")
-        shown = safe_url(self.url)
-        # Checked first, on the raw text: whatever else is wrong with the URL, the
-        # credentials are what the user must remove (and perhaps rotate).
-        if shown != self.url:
-            raise ConfigError(
-                f"--url must not contain credentials (a user name or password before '@'): "
-                f"use --client-id and the client secret instead. The URL without them: "
-                f"{shown!r}."
-            )
-        try:
-            url = httpx.URL(self.url)
-        except (httpx.InvalidURL, TypeError, ValueError):
-            raise ConfigError(f"--url {shown!r} is not a valid URL.") from None
-        if url.scheme not in ("https", "http") or not url.host:
-            raise ConfigError(f"--url {shown!r} must be an https:// URL with a host name.")
-        if url.scheme == "http" and not is_loopback(url.host):
-            raise ConfigError(
-                f"--url {shown!r} uses plain http; only https is allowed (http is accepted "
-                "for loopback addresses only, e.g. a local emulator)."
-            )
-        if url.userinfo:  # only if httpx finds credentials where safe_url did not
-            raise ConfigError("--url must not contain credentials; use the client id and secret.")
+        url = checked_url(self.url, "--url", sign_in="--client-id and the client secret")
         if self.rate_reserve < 0:
             raise ConfigError("--rate-reserve must be 0 or more.")
         if self.concurrency < 1:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import httpx
 
-from reconciler.backends.tls import is_loopback
+from reconciler.backends.tls import checked_url as backends_checked_url
 from reconciler.errors import ConfigError
 from reconciler.redact import register_secret, safe_url
 
@@ -126,26 +126,8 @@ class ScimSettings:
 
 def checked_url(value: str, option: str) -> httpx.URL:
     """An https URL (plain http only on loopback) without credentials in it."""
-    shown = safe_url(value)
-    # Checked first: whatever else is wrong, credentials in the URL are what the user
-    # must remove (and perhaps rotate), and they are never echoed.
-    if shown != value:
-        raise ConfigError(
-            f"{option} must not contain credentials (a user name or password before '@'); "
-            f"use {ENV_TOKEN}, --token-file or the client credentials. The URL without "
-            f"them: {shown!r}."
-        )
-    try:
-        url = httpx.URL(value)
-    except (httpx.InvalidURL, TypeError, ValueError):
-        raise ConfigError(f"{option} {value!r} is not a valid URL.") from None
-    if url.scheme not in ("https", "http") or not url.host:
-        raise ConfigError(f"{option} {value!r} must be an https:// URL with a host name.")
-    if url.scheme == "http" and not is_loopback(url.host):
-        raise ConfigError(
-            f"{option} {value!r} uses plain http; only https is allowed (http is accepted "
-            "for loopback addresses only, e.g. a local test server)."
-        )
+    sign_in = f"{ENV_TOKEN}, --token-file or the client credentials"
+    url = backends_checked_url(value, option, sign_in=sign_in)
     return url.copy_with(query=None, fragment=None)
 
 
