@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-import types
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
+from support.buggy import LEAKY_SECRET, install_buggy_command
 from support.cli import Run, emulator_env, run_against, run_inprocess
-
-from reconciler.cli.main import COMMANDS
-from reconciler.redact import register_secret
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DESIRED = FIXTURES / "e2e" / "desired.yaml"
@@ -232,24 +227,9 @@ def test_logging_records_are_log_events(tenant: Any) -> None:
 
 # --------------------------------------------------------------------------- internal errors
 
-BUG_MODULE = "reconciler_test_json_internal_error"
-LEAKY_SECRET = "json-s3cret-that-a-bug-put-in-an-exception"
-
-
-@click.command()
-def explode() -> None:
-    """A command with a bug, to reach main()'s internal-error path."""
-    raise RuntimeError(f"a bug while holding {LEAKY_SECRET}")
-
-
 @pytest.fixture
 def buggy_command(monkeypatch: pytest.MonkeyPatch) -> str:
-    module = types.ModuleType(BUG_MODULE)
-    module.explode = explode  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, BUG_MODULE, module)
-    monkeypatch.setitem(COMMANDS, "explode", f"{BUG_MODULE}:explode")
-    register_secret(LEAKY_SECRET)
-    return "explode"
+    return install_buggy_command(monkeypatch)
 
 
 def test_internal_error_at_vv_carries_the_masked_traceback(buggy_command: str) -> None:

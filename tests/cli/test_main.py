@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import types
 
-import click
 import pytest
+from support.buggy import LEAKY_SECRET, install_buggy_command
 
 from reconciler.cli.main import COMMANDS, main
-from reconciler.redact import register_secret
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -52,24 +50,9 @@ def test_every_command_in_the_table_loads_and_has_help() -> None:
 
 # --------------------------------------------------------------------------- internal errors
 
-BUG_MODULE = "reconciler_test_internal_error"
-LEAKY_SECRET = "s3cret-that-a-bug-put-in-an-exception"
-
-
-@click.command()
-def explode() -> None:
-    """A command with a bug, to reach main()'s internal-error path."""
-    raise RuntimeError(f"a bug while holding {LEAKY_SECRET}")
-
-
 @pytest.fixture
 def buggy_command(monkeypatch: pytest.MonkeyPatch) -> str:
-    module = types.ModuleType(BUG_MODULE)
-    module.explode = explode  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, BUG_MODULE, module)
-    monkeypatch.setitem(COMMANDS, "explode", f"{BUG_MODULE}:explode")
-    register_secret(LEAKY_SECRET)
-    return "explode"
+    return install_buggy_command(monkeypatch)
 
 
 def run_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
