@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from support.cli import run_against
 
 from reconciler.backends.planview import ClientSettings, PlanviewBackend
 from reconciler.collect import collect_live, start_collect
 from reconciler.emulator import Emulator
 from reconciler.errors import TransportError
 from reconciler.validate import load_desired
-from tests.support.cli import run_against
 
 Factory = Callable[..., Emulator]
 USERS = "/public/v1/user"

@@ -9,10 +9,8 @@ from typing import Any
 
 import pytest
 from scim_server import TOKEN, ScimServer
-
-from reconciler.emulator import Emulator
-from tests.support.cli import Run, run_against, run_inprocess
-from tests.support.hostile import (
+from support.cli import Run, run_against, run_inprocess
+from support.hostile import (
     CLIENT_ID,
     SECRET,
     USERS,
@@ -25,6 +23,8 @@ from tests.support.hostile import (
     page,
     user,
 )
+
+from reconciler.emulator import Emulator
 
 CONTRACT = "reconciler/backends/planview/contract.py"
 AUDIT = "/public/v1/audit"

@@ -17,12 +17,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from support.cli import run_against as run_cli
+from support.e2e import DESIRED, FIXTURES, variant
 
 from reconciler.cli.main import main
 from reconciler.render.mdescape import md_text
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "e2e"
-DESIRED = FIXTURES / "desired.yaml"
 
 
 @pytest.fixture
@@ -49,15 +47,6 @@ def tenant_state(emulator: Any) -> dict[str, Any]:
     return {"users": users, "provisioning": holders}
 
 
-def variant(tmp_path: Path, name: str, *replacements: tuple[str, str]) -> Path:
-    """desired.yaml with a setting changed, for scenarios that differ only in that."""
-    text = DESIRED.read_text()
-    for old, new in replacements:
-        assert old in text
-        text = text.replace(old, new)
-    path = tmp_path / name
-    path.write_text(text)
-    return path
 
 
 def strict(tmp_path: Path) -> Path:

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 from support.cli import run_against as run_cli
+from support.e2e import DESIRED, FIXTURES, variant
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "e2e"
-DESIRED = FIXTURES / "desired.yaml"
 ROUTINE = "not for routine use"
 
 
@@ -29,14 +28,6 @@ def _workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # apply's default journal goes under the working directory
 
 
-def variant(tmp_path: Path, name: str, *replacements: tuple[str, str]) -> Path:
-    text = DESIRED.read_text()
-    for old, new in replacements:
-        assert old in text
-        text = text.replace(old, new)
-    path = tmp_path / name
-    path.write_text(text)
-    return path
 
 
 def users(emulator: Any) -> dict[str, dict[str, Any]]:

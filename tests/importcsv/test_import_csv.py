@@ -6,8 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from tests.support.cli import Run, run_inprocess
+from support.cli import Run, run_inprocess
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "csv"
 
