@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from support.cli import emulator_env, run_against, run_inprocess
+from support.e2e import FIXTURES
 
 from reconciler.changes import ChangeKind
 from reconciler.cli.metrics import escape_label
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "e2e"
 DESIRED = FIXTURES / "desired.yaml"
 TENANT = json.loads((FIXTURES / "tenant.json").read_text())
 

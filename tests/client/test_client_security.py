@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from client_emu import backend_for
 from client_fakeapi import SECRET, make_jwt
+from support.e2e import FIXTURES
 
 from reconciler.backends.planview import ClientSettings, PlanviewBackend
 from reconciler.cli.connection import connection_options, open_backend, print_stats
@@ -23,7 +24,6 @@ from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
 from reconciler.errors import ApiError, ConfigError, TransportError
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "e2e"
 Factory = Callable[..., Emulator]
 
 

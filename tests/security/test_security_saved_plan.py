@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 from support.cli import emulator_env, run_inprocess
+from support.e2e import FIXTURES
 from support.scenarios import offboard
 
 from reconciler.plan.model import content_digest
 
 Edit = Callable[[dict[str, Any]], None]
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "e2e"
 
 
 def change(plan: dict[str, Any], kind: str) -> dict[str, Any]:
