@@ -4,28 +4,43 @@ The tenant is built here rather than by the emulator's own generator so that its
 shape is exactly what the issue asks for (8 product environments, about 1.5 products
 per user) whatever the emulator's defaults become; it is loaded with
 `PUT /_emulator/state`. The desired state is what `reconciler export` would write for
-that tenant (products aliased, users sorted by email), then edited: a share of the
-users changed the ways real pull requests change them.
+that tenant, in the shape `reconciler export` gives it (products referenced by id
+under the alias export derives from the name, every user's role written, block style
+with flow lists of products), then edited: a share of the users changed the ways real
+pull requests change them.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-# (alias, id, name, type, environment): the 8 product environments of the tenant.
+# (alias, id, name, type, environment): the 8 product environments of the tenant. The
+# aliases are the ones `reconciler export` derives from the names.
 PRODUCTS: tuple[tuple[str, str, str, str, str], ...] = (
-    ("agileplace", "p-agileplace-prod", "AgilePlace Production", "AgilePlace", "Production"),
+    (
+        "agileplace-production",
+        "p-agileplace-prod",
+        "AgilePlace Production",
+        "AgilePlace",
+        "Production",
+    ),
     ("agileplace-sandbox", "p-agileplace-sbx", "AgilePlace Sandbox", "AgilePlace", "Sandbox"),
-    ("portfolios", "p-portfolios-prod", "Portfolios Production", "Portfolios", "Production"),
+    (
+        "portfolios-production",
+        "p-portfolios-prod",
+        "Portfolios Production",
+        "Portfolios",
+        "Production",
+    ),
     ("portfolios-sandbox", "p-portfolios-sbx", "Portfolios Sandbox", "Portfolios", "Sandbox"),
     (
-        "adaptivework",
+        "adaptivework-production",
         "p-adaptivework-prod",
         "AdaptiveWork Production",
         "AdaptiveWork",
@@ -39,13 +54,13 @@ PRODUCTS: tuple[tuple[str, str, str, str, str], ...] = (
         "Sandbox",
     ),
     (
-        "projectplace",
+        "projectplace-production",
         "p-projectplace-prod",
         "Projectplace Production",
         "Projectplace",
         "Production",
     ),
-    ("roadmaps", "p-roadmaps-prod", "Roadmaps Production", "Roadmaps", "Production"),
+    ("roadmaps-production", "p-roadmaps-prod", "Roadmaps Production", "Roadmaps", "Production"),
 )
 # Production environments are used far more than sandboxes.
 PRODUCT_WEIGHTS = (30, 4, 22, 3, 18, 3, 14, 6)
@@ -204,9 +219,8 @@ def export_document(tenant: dict[str, Any]) -> dict[str, Any]:
             "email": record["email"],
             "firstName": record["firstName"],
             "lastName": record["lastName"],
+            "role": record["role"],  # export writes the role even when it is the default
         }
-        if record["role"] != "User":
-            user["role"] = record["role"]
         if record["passwordRequired"]:
             user["passwordRequired"] = True
         if record["status"] == "Deactivated":
@@ -216,7 +230,7 @@ def export_document(tenant: dict[str, Any]) -> dict[str, Any]:
         users.append(user)
     return {
         "version": 1,
-        "products": {alias: {"name": name} for alias, _, name, *_ in PRODUCTS},
+        "products": {alias: {"id": pid} for alias, pid, *_ in sorted(PRODUCTS)},
         "users": users,
     }
 
@@ -243,7 +257,7 @@ def plan_scenario(tenant: dict[str, Any], share: float, seed: int) -> Desired:
             result.expected["update"] += 1
         elif roll < 0.50:
             if user.get("role") == "Administrator":
-                del user["role"]
+                user["role"] = "User"
                 result.removals += 1
             else:
                 user["role"] = "Administrator"
@@ -325,17 +339,50 @@ def _local_part(first: str, last: str) -> str:
     return name
 
 
+# What `reconciler export` writes plain; anything else it double-quotes (JSON's quoting
+# is valid YAML). A leading digit and YAML 1.1's keywords are quoted, as export does.
+_PLAIN = re.compile(r"[^\W\d][\w .@'+/-]*")
+_KEYWORDS = frozenset({"null", "true", "false", "yes", "no", "on", "off", "y", "n"})
+_FIELDS = ("email", "firstName", "lastName", "role", "passwordRequired", "active")
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if _PLAIN.fullmatch(text) and not text.endswith(" ") and text.casefold() not in _KEYWORDS:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
 def write_yaml(document: dict[str, Any], path: Path) -> Path:
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    with path.open("w", encoding="utf-8") as handle:
-        handle.write("# Generated by bench/generate.py; do not edit.\n")
-        yaml.dump(
-            document,
-            handle,
-            Dumper=dumper,
-            sort_keys=False,
-            allow_unicode=True,
-            default_flow_style=None,
-            width=120,
-        )
+    """Write `document` (version, products by id, users) as `reconciler export` lays
+    its files out: header comments, `alias: {id: ...}  # name`, users in block style
+    with their products as a flow list. The file shape decides what loading it costs,
+    so the benchmark's files must look like the ones users validate and plan."""
+    unknown = set(document) - {"version", "products", "users"}
+    if unknown:
+        raise ValueError(f"write_yaml writes export-shaped files only, not {sorted(unknown)}")
+    names = {pid: name for _, pid, name, *_ in PRODUCTS}
+    lines = [
+        "# yaml-language-server: $schema=../schemas/desired-state.schema.json",
+        "# Generated by bench/generate.py in the shape `reconciler export` writes; do not edit.",
+        f"version: {document['version']}",
+        "products:",
+    ]
+    for alias, ref in document["products"].items():
+        lines.append(f"  {alias}: {{id: {_scalar(ref['id'])}}}  # {names.get(ref['id'], '')}")
+    lines.append("users:")
+    for user in document["users"]:
+        unknown = set(user) - {*_FIELDS, "products"}
+        if unknown:
+            raise ValueError(f"write_yaml cannot write user fields {sorted(unknown)}")
+        first = True
+        for key in _FIELDS:
+            if key in user:
+                lines.append(f"{'  - ' if first else '    '}{key}: {_scalar(user[key])}")
+                first = False
+        if user.get("products"):
+            lines.append("    products: [" + ", ".join(user["products"]) + "]")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
