@@ -18,6 +18,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from reconciler.emulator.api import Application, Reply, dump
+from reconciler.emulator.stats import Stats
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +83,19 @@ class HttpProtocol(asyncio.Protocol):
             if request is None:
                 return
             method, target, headers, body, keep_alive = request
-            delay = self._app().delay_for(target)
+            app = self._app()
+            delay = app.delay_for(target)
             if delay > 0:
                 self._busy = True
-                self._loop.call_later(delay, self._delayed, request)
+                # released on the same counters even if the state is replaced meanwhile
+                stats = app.stats
+                stats.held()
+                self._loop.call_later(delay, self._delayed, request, stats)
                 return
             self._answer(method, target, headers, body, keep_alive)
 
-    def _delayed(self, request: tuple[str, str, dict[str, str], bytes, bool]) -> None:
+    def _delayed(self, request: tuple[str, str, dict[str, str], bytes, bool], stats: Stats) -> None:
+        stats.released()
         self._busy = False
         if self._closed:
             return

@@ -8,6 +8,9 @@ from typing import Any
 
 class Stats:
     def __init__(self) -> None:
+        # Requests waiting out the added latency right now. Not a counter: a reset
+        # while they wait must not make their answers count below zero.
+        self.in_flight = 0
         self.reset()
 
     def reset(self) -> None:
@@ -17,6 +20,16 @@ class Stats:
         self.lowest_remaining: int | None = None
         self.faults: Counter[str] = Counter({"5xx": 0, "reset_before": 0, "reset_after": 0})
         self.tokens_issued = 0
+        # The most requests held at once by the added latency: how many reads a client
+        # really had under way together, whatever its own threads claim.
+        self.max_in_flight = self.in_flight
+
+    def held(self) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def released(self) -> None:
+        self.in_flight -= 1
 
     def sent_remaining(self, remaining: int) -> None:
         if self.lowest_remaining is None or remaining < self.lowest_remaining:
@@ -31,4 +44,5 @@ class Stats:
             "lowest_remaining": self.lowest_remaining,
             "faults": dict(self.faults),
             "tokens_issued": self.tokens_issued,
+            "max_in_flight": self.max_in_flight,
         }
