@@ -110,6 +110,14 @@ class Backend(Protocol):
 
     def user_audit(self, user_id: str) -> Iterator[AuditEvent]: ...
 
+    def user_audits(self, user_ids: Sequence[str]) -> dict[str, list[AuditEvent]]:
+        """The audit history of each of `user_ids` (by id, each read once), what
+        `user_audit` gives, read concurrently within the connection's concurrency and
+        rate budget. All or nothing: the first failed read stops the others and its
+        error is raised. Every id maps to an empty list when
+        `capabilities.has_audit_log` is False."""
+        ...
+
     # ---- writes
     def create_user(self, user: NewUser) -> LiveUser: ...
 

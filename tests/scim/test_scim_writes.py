@@ -38,6 +38,7 @@ def test_backend_satisfies_the_protocol_and_declares_scim_capabilities(scim: Sci
         assert backend.target == scim.url
         assert list(backend.audit_events(datetime(2020, 1, 1, tzinfo=timezone.utc))) == []
         assert list(backend.user_audit("anyone")) == []
+        assert backend.user_audits(["anyone", "else"]) == {"anyone": [], "else": []}
 
 
 def test_create_then_every_user_write(scim: ScimServer) -> None:

@@ -219,6 +219,9 @@ class ScimBackend:
     def user_audit(self, user_id: str) -> Iterator[AuditEvent]:
         return iter(())
 
+    def user_audits(self, user_ids: Sequence[str]) -> dict[str, list[AuditEvent]]:
+        return {user_id: [] for user_id in user_ids}
+
     # ------------------------------------------------------------------ writes
 
     def create_user(self, user: NewUser) -> LiveUser:
