@@ -16,6 +16,7 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,12 +39,17 @@ from bench.scenarios import (  # noqa: E402
     UNLIMITED,
     Context,
     Measured,
+    Tenant,
     apply_tenant,
+    extract_tree,
     plan_tenant,
     run_apply,
+    run_decode,
     run_plan,
     run_profile,
+    run_tree,
     run_validate,
+    slow_tenant,
 )
 
 FULL = {
@@ -53,6 +59,9 @@ FULL = {
     "apply_changes": 2000,
     "naive_timeout": 300.0,
     "repeat": 3,
+    "overlap_users": 50_000,
+    "scale_users": "200000",
+    "decode_users": 50_000,
 }
 QUICK = {
     "sizes": "1000",
@@ -61,8 +70,15 @@ QUICK = {
     "apply_changes": 100,
     "naive_timeout": 60.0,
     "repeat": 1,
+    "overlap_users": 1000,
+    "scale_users": "2000",
+    "decode_users": 1000,
 }
-STAGES = ("validate", "plan", "apply")
+# overlap: plan and export side by side with --base-commit; scale: validate and plan at
+# --scale-users; decode: JSON decoders on the API pages (all three: issue 13).
+STAGES = ("validate", "plan", "apply", "overlap", "scale", "decode")
+# The commit before issue 13's work: the "before" of the side-by-side rows.
+BASE_COMMIT = "111bee8"
 # Benchmarks of single components, kept by their owners; the report quotes them.
 COMPANIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bench/bench_validate.py", ("--users", "50000")),
@@ -108,6 +124,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--naive-timeout", type=float, help="stop the naive script after this many seconds"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="the reconciler's --concurrency for plan and export, and the divisor of the "
+        "concurrent floor (default %(default)s)",
+    )
+    parser.add_argument(
+        "--overlap-users",
+        type=int,
+        help="tenant size for plan and export side by side with --base-commit (full: 50000)",
+    )
+    parser.add_argument(
+        "--overlap-latencies",
+        default="100,20",
+        help="emulator latencies in ms for the side-by-side rows (default %(default)s)",
+    )
+    parser.add_argument(
+        "--base-commit",
+        default=BASE_COMMIT,
+        help="commit to run side by side (git archive, unpacked to a temporary tree); "
+        "'none' to skip (default %(default)s, the commit before issue 13's work)",
+    )
+    parser.add_argument(
+        "--scale-users",
+        help="larger sizes for validate and plan, without the naive script, run once "
+        "(full: 200000)",
+    )
+    parser.add_argument(
+        "--scale-latency",
+        type=float,
+        default=20.0,
+        help="emulator latency of the scale plan row, ms (default %(default)s)",
+    )
+    parser.add_argument(
+        "--decode-users", type=int, help="tenant whose API pages are decoded (full: 50000)"
     )
     parser.add_argument(
         "--stages", default=",".join(STAGES), help="which of validate,plan,apply to run"
@@ -161,6 +214,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.size_list = [int(s) for s in str(args.sizes).split(",") if s]
+    args.scale_list = [int(s) for s in str(args.scale_users).split(",") if s]
+    args.overlap_latency_list = [float(s) for s in str(args.overlap_latencies).split(",") if s]
     args.latency_list = [float(s) for s in str(args.latencies).split(",") if s]
     args.stage_list = [s for s in args.stages.split(",") if s]
     unknown = set(args.stage_list) - set(STAGES)
@@ -229,31 +284,77 @@ def measure_all(args: argparse.Namespace, argv: list[str] | None) -> int:
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
+        base_tree: Path | None = None
+        if "overlap" in args.stage_list and args.base_commit.lower() != "none":
+            base_tree, why = extract_tree(args.base_commit, workdir)
+            if base_tree is None:
+                note = f"the side-by-side rows have no base tree: {why}"
+                results.notes.append(note)
+                log(note)
+            else:
+                log(f"base tree: git archive {args.base_commit} in {base_tree}")
         with EmulatorProcess(**UNLIMITED) as emulator:
             log(f"emulator at {emulator.url} (pid {emulator.pid})")
             ctx = Context(
                 emulator, workdir, args.seed, args.naive_timeout, repeat=args.repeat, log=log
             )
-            for users in args.size_list if {"validate", "plan"} & set(args.stage_list) else []:
+            sizes = args.size_list if {"validate", "plan"} & set(args.stage_list) else []
+            extra = [
+                n
+                for stage, n in (("overlap", args.overlap_users), ("decode", args.decode_users))
+                if stage in args.stage_list and n not in sizes
+            ]
+            for users in [*sizes, *sorted(set(extra))]:
                 tenant = plan_tenant(ctx, users)
                 log(f"tenant of {users:,} users, desired state {tenant.path.name}")
-                if "validate" in args.stage_list:
+                if users in sizes and "validate" in args.stage_list:
                     result = run_validate(ctx, tenant)
                     results.validate.append(result)
-                    log(f"  validate: {_pair(result.tool, result.naive)}")
-                if "plan" in args.stage_list:
+                    log(f"  validate: {_pair(result.tool, result.naive)}, floor "
+                        f"{_one(result.floor)}")  # fmt: skip
+                if users in sizes and "plan" in args.stage_list:
                     for latency in args.latency_list:
-                        plan = run_plan(ctx, tenant, latency)
+                        plan = run_plan(ctx, tenant, latency, concurrency=args.concurrency)
                         results.plan.append(plan)
                         log(
                             f"  plan {latency:g} ms: {_pair(plan.tool, plan.naive)}, requests "
-                            f"{plan.tool.total_requests} (minimum {sum(plan.minimum.values())}) "
-                            f"vs naive {plan.naive.total_requests}"
+                            f"{plan.tool.total_requests} (minimum {plan.listing_minimum}, "
+                            f"audit {plan.audit})"
                         )
-                    if args.profile and users == max(args.size_list):
+                    if args.profile and users == max(sizes):
                         latency = max(args.latency_list)
                         log(f"  profiling plan at {users:,} users, {latency:g} ms")
                         profile = run_profile(ctx, tenant, latency)
+                if users == args.overlap_users and "overlap" in args.stage_list:
+                    run_overlap(args, ctx, tenant, base_tree, results, log)
+                if users == args.decode_users and "decode" in args.stage_list:
+                    log(f"  decoding the API pages of {users:,} users")
+                    results.decode = run_decode(ctx, tenant)
+                del tenant  # a 200,000-user tenant is large: one at a time
+            if "scale" in args.stage_list:
+                for users in args.scale_list:
+                    tenant = plan_tenant(ctx, users)
+                    log(f"scale: tenant of {users:,} users, desired state {tenant.path.name}")
+                    result = run_validate(ctx, tenant, naive=False, repeat=1)
+                    results.validate.append(result)
+                    log(f"  validate: {_one(result.tool)}, floor {_one(result.floor)}")
+                    plan = run_plan(
+                        ctx,
+                        tenant,
+                        args.scale_latency,
+                        naive=False,
+                        repeat=1,
+                        concurrency=args.concurrency,
+                    )
+                    results.plan.append(plan)
+                    log(f"  plan {args.scale_latency:g} ms: {_one(plan.tool)}")
+                    del tenant
+            if results.decode is not None:
+                # The verdict weighs the decoding against plan's CPU at the same size.
+                rows = [p for p in results.plan if p.users == results.decode.users]
+                if rows:
+                    slowest = max(rows, key=lambda p: p.latency_ms)
+                    results.decode.plan_cpu = slowest.tool.run.cpu_seconds
             if "apply" in args.stage_list:
                 tenant = apply_tenant(ctx, args.apply_users, args.apply_changes)
                 log(f"apply tenant of {args.apply_users:,} users, {args.apply_changes:,} changes")
@@ -291,6 +392,19 @@ def measure_all(args: argparse.Namespace, argv: list[str] | None) -> int:
         ),
         ("naive timeout", f"{args.naive_timeout:g} s"),
         ("runs per reconciler validate/plan cell", f"{args.repeat} (median reported)"),
+        (
+            "side by side (plan, export)",
+            f"{args.overlap_users:,} users at "
+            + ", ".join(f"{n:g} ms" for n in args.overlap_latency_list)
+            + f", base commit {args.base_commit}, one run each",
+        ),
+        (
+            "scale rows",
+            ", ".join(f"{n:,}" for n in args.scale_list)
+            + f" users: validate, plan at {args.scale_latency:g} ms; one run, no naive",
+        ),
+        ("JSON decoding", f"the API pages of {args.decode_users:,} users"),
+        ("--concurrency", str(args.concurrency)),
         ("stages", ", ".join(args.stage_list)),
         ("harness wall time", f"{time.monotonic() - started:.0f} s"),
     ]
@@ -352,12 +466,52 @@ def run_companion(script: str, extra: tuple[str, ...]) -> Companion:
     return Companion(shlex.join(["python", script, *extra]), output)
 
 
-def _pair(tool: Measured, naive: Measured) -> str:
-    def one(m: Measured) -> str:
-        state = "" if m.ok else f" [{(m.problem or 'stopped').splitlines()[0]}]"
-        return f"{m.run.wall_seconds:.2f} s, {m.run.peak_rss_mb:.0f} MB{state}"
+def _one(m: Measured | None) -> str:
+    if m is None:
+        return "not run"
+    state = "" if m.ok else f" [{(m.problem or 'stopped').splitlines()[0]}]"
+    return f"{m.run.wall_seconds:.2f} s, {m.run.peak_rss_mb:.0f} MB{state}"
 
-    return f"reconciler {one(tool)} | naive {one(naive)}"
+
+def _pair(tool: Measured, naive: Measured | None) -> str:
+    return f"reconciler {_one(tool)} | naive {_one(naive)}"
+
+
+def run_overlap(
+    args: argparse.Namespace,
+    ctx: Context,
+    tenant: Tenant,
+    base_tree: Path | None,
+    results: Results,
+    log: Callable[[str], None],
+) -> None:
+    """plan and export at each --overlap-latencies, this checkout then the base tree."""
+    trees = [(REPO, "this checkout")]
+    if base_tree is not None:
+        trees.append((base_tree, f"base {args.base_commit}"))
+    for latency in args.overlap_latency_list:
+        slow_tenant(ctx, tenant, latency)
+        for command in ("plan", "export"):
+            for tree, label in trees:
+                row = run_tree(
+                    ctx,
+                    tenant,
+                    command=command,
+                    latency_ms=latency,
+                    tree=tree,
+                    label=label,
+                    concurrency=args.concurrency,
+                    repeat=1,
+                )
+                results.overlap.append(row)
+                floor = row.floor()
+                log(
+                    f"  {command} {latency:g} ms, {label}: {_one(row.tool)}, "
+                    f"{row.tool.total_requests} requests ({row.audit} audit), "
+                    f"wall / serial floor {row.tool.run.wall_seconds / floor:.2f}"
+                    if floor
+                    else f"  {command} {latency:g} ms, {label}: {_one(row.tool)}"
+                )
 
 
 if __name__ == "__main__":
