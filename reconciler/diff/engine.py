@@ -48,6 +48,8 @@ class _Differ:
         self.caps = capabilities
         self.fields = capabilities.compared_fields()
         self.field_changes = _field_comparer(self.fields)
+        # All compared fields at once, for the check that a user already matches.
+        self.values = attrgetter(*self.fields) if self.fields else None
         self.settings = desired.settings
         self.scope = Scope(desired.settings)
         resolved = resolve_products(desired.products, live.products.values())
@@ -73,9 +75,16 @@ class _Differ:
     def run(self) -> DiffResult:
         self._refuse_unmanaged_fields()
         listed: set[str] = set()
+        # Both loops run once per user (50,000 and more): methods are looked up once.
+        contains, live_users, listed_user = self.scope.contains, self.live.users, self._listed_user
+        wanted_cache, held, values = self._wanted_cache, self.held, self.values
+        # Most listed users already match. Without protected users the check that
+        # they do is made here, in line; any other user takes `_listed_user`, which
+        # reaches the same verdict for a matching one (nothing to change).
+        quick = values is not None and not self.settings.protected_users
         for user in self.desired.users:
             key = user.key
-            if not self.scope.contains(user.email):
+            if not contains(user.email):
                 self.warnings.append(
                     f"{user.email} is outside settings.scope.emailDomains and is ignored."
                 )
@@ -83,17 +92,35 @@ class _Differ:
             if key in listed:
                 raise PlanError(f"{_where(user)}{user.email} is listed more than once.")
             listed.add(key)
-            self._listed_user(user, self.live.users.get(key))
-
-        managed = 0
-        for key, current in self.live.users.items():
-            if not self.scope.contains(current.email):
+            current = live_users.get(key)
+            if (
+                quick
+                and current is not None
+                and user.active == (current.status != "deactivated")
+                and values(user) == values(current)
+                and held.get(current.id, _EMPTY) == wanted_cache.get(user.products)
+            ):
                 continue
-            pattern = self.scope.protected_by(current.email)
-            if pattern is None:
-                managed += 1
-            if key not in listed:
-                self._unlisted_user(current, pattern)
+            listed_user(user, current, key)
+
+        if self.scope.unrestricted:
+            # No domains and no protected users (the usual settings): everyone is
+            # managed, and asking the scope about each user would only say so.
+            managed = len(live_users)
+            for key, current in live_users.items():
+                if key not in listed:
+                    self._unlisted_user(current, None)
+        else:
+            managed = 0
+            protected_by = self.scope.protected_by
+            for key, current in live_users.items():
+                if not contains(current.email):
+                    continue
+                pattern = protected_by(current.email)
+                if pattern is None:
+                    managed += 1
+                if key not in listed:
+                    self._unlisted_user(current, pattern)
 
         self._grace_warnings()
         self.skipped.sort(key=lambda s: s.email.casefold())
@@ -150,7 +177,7 @@ class _Differ:
 
     # ------------------------------------------------------------------ listed users
 
-    def _listed_user(self, user: DesiredUser, current: LiveUser | None) -> None:
+    def _listed_user(self, user: DesiredUser, current: LiveUser | None, key: str) -> None:
         wanted = self._wanted(user)
         pattern = self.scope.protected_by(user.email)
         if pattern is not None:
@@ -167,7 +194,7 @@ class _Differ:
         if current is None:
             self._create(user, wanted)
         else:
-            self._converge(user, current, wanted)
+            self._converge(user, current, wanted, key)
 
     def _create(self, user: DesiredUser, wanted: frozenset[str]) -> None:
         if not user.active:
@@ -205,13 +232,21 @@ class _Differ:
                 )
             )
 
-    def _converge(self, user: DesiredUser, current: LiveUser, wanted: frozenset[str]) -> None:
-        key, source, email, uid = user.key, _source(user), user.email, current.id
+    def _converge(
+        self, user: DesiredUser, current: LiveUser, wanted: frozenset[str], key: str
+    ) -> None:
         before, after = self.field_changes(user, current)
-        reactivating = user.active and not current.active
-        deactivating = not user.active and current.active
-        # Hashing is the costliest step; most users match, so only hash on a change.
-        fingerprint = current.fingerprint() if before or reactivating or deactivating else None
+        active, current_active = user.active, current.active
+        reactivating = active and not current_active
+        deactivating = not active and current_active
+        uid = current.id
+        held = self.held.get(uid, _EMPTY)
+        changed = before or reactivating or deactivating
+        if not changed and held == wanted:
+            return  # most users match: no source position, no hash, nothing to build
+        source, email = _source(user), user.email
+        # Hashing is the costliest step; only hash on a change of the record itself.
+        fingerprint = current.fingerprint() if changed else None
         if before:
             privileged = self.caps.privileged_role
             demoted = (
@@ -261,7 +296,6 @@ class _Differ:
                 )
             )
 
-        held = self.held.get(uid, _EMPTY)
         if held == wanted:
             return
         for pid in held - wanted:

@@ -18,6 +18,8 @@ class Scope:
         self._domains = None if domains is None else frozenset(d.casefold() for d in domains)
         # The same matcher validation uses, so both agree on what a glob means.
         self.protected_by = protecting_pattern(settings.protected_users)
+        # Nothing out of scope and nothing protected: diff then skips asking per user.
+        self.unrestricted = self._domains is None and not settings.protected_users
 
     def contains(self, email: str) -> bool:
         return self._domains is None or email_domain(email) in self._domains
