@@ -81,7 +81,7 @@ class _Differ:
         # Most listed users already match. Without protected users the check that
         # they do is made here, in line; any other user takes `_listed_user`, which
         # reaches the same verdict for a matching one (nothing to change).
-        quick = values is not None and not self.settings.protected_users
+        unprotected = not self.settings.protected_users
         for user in self.desired.users:
             key = user.key
             if not contains(user.email):
@@ -94,7 +94,8 @@ class _Differ:
             listed.add(key)
             current = live_users.get(key)
             if (
-                quick
+                values is not None
+                and unprotected
                 and current is not None
                 and user.active == (current.status != "deactivated")
                 and values(user) == values(current)
