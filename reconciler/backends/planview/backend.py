@@ -198,12 +198,12 @@ class PlanviewBackend:
                     wanted = sorted(product_ids)
                 else:
                     wanted = [p.id for p in products_f.result()]
+                # a provisioning record is its user id (`contract.provisioned_user_id`),
+                # which the pager's checks have already read
                 prov_f = {
-                    pid: reader.listing(
+                    pid: reader.ids(
                         contract.LIST_PRODUCT_USERS,
                         contract.path(contract.LIST_PRODUCT_USERS.template, pid=pid),
-                        self._converter(
-                            contract.provisioned_user_id, contract.LIST_PRODUCT_USERS),
                     )
                     for pid in wanted
                 }

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from reconciler.backends.planview import contract
 from reconciler.backends.planview.http import Transport
@@ -205,6 +205,15 @@ class PageReader:
         reading.begin()
         return reading.result
 
+    def ids(
+        self, listing: contract.Listing, path: str, *, params: Mapping[str, str] | None = None
+    ) -> Future[list[str]]:
+        """Start reading a listing whose records matter only by id (provisioning): the
+        ids the page checks already read are the result, with no second pass."""
+        reading: _Listing[str] = _Listing(self, listing, path, None, params)
+        reading.begin()
+        return reading.result
+
     def fail_all(self) -> None:
         self.stop.set()
 
@@ -248,7 +257,7 @@ class _Listing(Generic[T]):
         reader: PageReader,
         listing: contract.Listing,
         path: str,
-        convert: Callable[[dict[str, Any]], T],
+        convert: Callable[[dict[str, Any]], T] | None,  # None: the records' ids (T is str)
         params: Mapping[str, str] | None,
     ) -> None:
         self.reader = reader
@@ -324,12 +333,26 @@ class _Listing(Generic[T]):
             self._finish()
             return
         size = checked_page_size(endpoint, start, page, self.count)
-        fresh = 0
-        for record_id, record in zip(fetched.ids, page.resources, strict=True):
-            if record_id not in self.seen:
-                self.seen.add(record_id)
-                fresh += 1
-                self.records.append(self.convert(record))
+        ids, seen = fetched.ids, self.seen
+        unique = set(ids)
+        if len(unique) == len(ids) and seen.isdisjoint(unique):
+            # The usual page, all of it new: taken in one pass at C speed rather than
+            # record by record (a 50,000-user tenant is 100,000 records and more).
+            seen |= unique
+            fresh = len(ids)
+            convert = self.convert
+            self.records.extend(
+                cast("list[T]", ids) if convert is None else map(convert, page.resources)
+            )
+        else:
+            fresh = 0
+            for record_id, record in zip(ids, page.resources, strict=True):
+                if record_id not in seen:
+                    seen.add(record_id)
+                    fresh += 1
+                    self.records.append(
+                        cast(T, record_id) if self.convert is None else self.convert(record)
+                    )
         if len(page.resources) < size:
             self._finish()
             return
