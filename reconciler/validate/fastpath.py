@@ -18,6 +18,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 Check = Callable[[Any], bool]
+# A `format` check is only called with strings, and a truthy result means valid, so a
+# compiled regex's `match` can be given as it is (no Python call per value).
+FormatCheck = Callable[[str], object]
 
 # Keywords that only annotate and never make an instance invalid.
 _ANNOTATIONS = {
@@ -37,8 +40,15 @@ class _Unsupported(Exception):
     pass
 
 
+def _patterned(schema: Mapping[str, Any]) -> bool:
+    """A string checked by a pattern is remembered once valid: names recur across
+    thousands of users. Emails (checked by format) are unique, and remembering them
+    would only cost memory."""
+    return schema.get("type") == "string" and "pattern" in schema and "format" not in schema
+
+
 def compile_check(
-    subschema: Mapping[str, Any], root: Mapping[str, Any], formats: Mapping[str, Check]
+    subschema: Mapping[str, Any], root: Mapping[str, Any], formats: Mapping[str, FormatCheck]
 ) -> Check | None:
     """A predicate equivalent to validating against `subschema` (with `$ref`s resolved
     in `root` and `format` checked by `formats`), or None if the schema uses a keyword
@@ -56,7 +66,7 @@ def compile_check(
 
 
 class _Generator:
-    def __init__(self, root: Mapping[str, Any], formats: Mapping[str, Check]):
+    def __init__(self, root: Mapping[str, Any], formats: Mapping[str, FormatCheck]):
         self.root = root
         self.formats = formats
         self.constants: dict[str, Any] = {}
@@ -81,7 +91,7 @@ class _Generator:
                 raise _Unsupported("$ref beside other keywords")
             target = self.resolve(schema["$ref"])
             lines = self.node(target, var, depth)
-            if target.get("type") == "string" and len(lines) > 1:
+            if target.get("type") == "string" and len(lines) > 1 and not _patterned(target):
                 return self.remembered(lines, var, pad)
             return lines
         if "anyOf" in keywords:
@@ -117,7 +127,10 @@ class _Generator:
             allowed = self.constant(frozenset(values))
             return [f"{pad}if type({var}) is not str or {var} not in {allowed}: return False\n"]
         if kind == "string":
-            return self.string(schema, keywords, var, pad)
+            lines = self.string(schema, keywords, var, pad)
+            if _patterned(schema):
+                return self.remembered(lines, var, pad)
+            return lines
         if kind == "boolean" and not keywords:
             return [f"{pad}if type({var}) is not bool: return False\n"]
         if kind == "array":
