@@ -46,18 +46,24 @@ def check_rules(merged: Merged, problems: list[Diagnostic], *, complete: bool) -
 
     # Positions are looked up only for users that break a rule: on a large valid file
     # that is most of the cost of this function saved.
-    first_seen: dict[str, tuple[str, Document, int]] = {}
-    references = (("groups", groups, "group"), ("products", products, "product"))
-    for user, document, index in merged.users:
+    # email key -> the ordinal (in merged.users) of the first user with that email
+    first_seen: dict[str, int] = {}
+    remember = first_seen.setdefault
+    for ordinal, (user, document, index) in enumerate(merged.users):
         if type(user) is not dict:
             continue
-        email = user.get("email")
+        get = user.get
+        email = get("email")
         if type(email) is str:
-            earlier = first_seen.setdefault(email_key(email), (email, document, index))
-            if earlier[2] != index or earlier[1] is not document:
-                where = earlier[1].pos(("users", earlier[2], "email"))
+            earlier = remember(email_key(email), ordinal)
+            if earlier != ordinal:
+                first_user, first_document, first_index = merged.users[earlier]
+                first_email = first_user["email"]
+                where = first_document.pos(("users", first_index, "email"))
                 same = (
-                    "" if earlier[0] == email else f" (as {shown(earlier[0])}; emails ignore case)"
+                    ""
+                    if first_email == email
+                    else f" (as {shown(first_email)}; emails ignore case)"
                 )
                 problems.append(
                     _at(
@@ -89,19 +95,42 @@ def check_rules(merged: Merged, problems: list[Diagnostic], *, complete: bool) -
                     )
         if not complete:
             continue
-        for field, known, what in references:
-            refs = user.get(field)
-            if type(refs) is not list:
-                continue
-            for item, alias in enumerate(refs):
-                if type(alias) is str and alias not in known:
-                    problems.append(
-                        _at(
-                            document,
-                            ("users", index, field, item),
-                            f"unknown {what} {shown(alias)}" + _suggest(alias, known, field),
-                        )
+        # Almost every reference is known: the loops only look, and the messages are
+        # made where one is not.
+        refs = get("groups")
+        if type(refs) is list:
+            for alias in refs:
+                if type(alias) is str and alias not in groups:
+                    _check_references(refs, groups, "groups", "group", document, index, problems)
+                    break
+        refs = get("products")
+        if type(refs) is list:
+            for alias in refs:
+                if type(alias) is str and alias not in products:
+                    _check_references(
+                        refs, products, "products", "product", document, index, problems
                     )
+                    break
+
+
+def _check_references(
+    refs: list[Any],
+    known: dict[str, Any],
+    field: str,
+    what: str,
+    document: Document,
+    index: int,
+    problems: list[Diagnostic],
+) -> None:
+    for item, alias in enumerate(refs):
+        if type(alias) is str and alias not in known:
+            problems.append(
+                _at(
+                    document,
+                    ("users", index, field, item),
+                    f"unknown {what} {shown(alias)}" + _suggest(alias, known, field),
+                )
+            )
 
 
 def _folds_into_ascii(email: str) -> str | None:
