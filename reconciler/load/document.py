@@ -19,6 +19,9 @@ PathSegment = str | int
 # file does not need a million tuples; mapping entries pack the key's and the value's.
 COL = 1 << 32
 PAIR = 1 << 64
+# Deeper nesting is refused: no desired state needs it, and a file of 100,000 `[`
+# must not exhaust the stack.
+MAX_DEPTH = 64
 
 
 def pack(line: int, col: int) -> int:

@@ -26,11 +26,24 @@ from yaml.events import (
 )
 from yaml.nodes import ScalarNode
 from yaml.reader import ReaderError
-from yaml.resolver import Resolver
 
 from reconciler.errors import Diagnostic
-from reconciler.load.document import COL, PAIR, Document, key_line, pack, shown
+from reconciler.load.document import COL, MAX_DEPTH, PAIR, Document, key_line, pack, shown
 from reconciler.load.gcpause import cycle_collection_paused
+from reconciler.load.plainfast import read_plain
+from reconciler.load.scalars import (
+    BOOL,
+    CONVERT,
+    IMPLICIT,
+    MAP,
+    MERGE,
+    NULL,
+    RESOLVABLE,
+    SEQ,
+    STR,
+    TIMESTAMP,
+    YAML,
+)
 from reconciler.model import SourcePos
 
 try:  # libyaml's parser when PyYAML was built with it; the pure one otherwise
@@ -38,24 +51,9 @@ try:  # libyaml's parser when PyYAML was built with it; the pure one otherwise
 except ImportError:  # pragma: no cover - depends on how PyYAML was installed
     from yaml import SafeLoader as _Loader
 
-_YAML = "tag:yaml.org,2002:"
-_STR, _INT, _FLOAT, _BOOL, _NULL = (_YAML + t for t in ("str", "int", "float", "bool", "null"))
-_MAP, _SEQ, _MERGE, _TIMESTAMP = (_YAML + t for t in ("map", "seq", "merge", "timestamp"))
-# A scalar may carry only the tags a JSON-shaped document needs (the five above);
-# `scalar()` refuses everything else (!!python/..., !!binary, !!set, custom tags)
-# rather than guess at it.
-_IMPLICIT = Resolver.yaml_implicit_resolvers
-# For each first character with which a plain scalar may be something other than a
-# string, the longest such scalar. After a letter only booleans and null are possible
-# (yes/no/on/off/true/false/null in three casings): at most 5 characters. So "Farid"
-# needs a look, "farid.obrien@example.com" does not; most values are the second kind.
-_RESOLVABLE: dict[str, float] = {
-    first: 5 if first.isalpha() else float("inf") for first in _IMPLICIT
-}
 _UNSEEN = object()
 _MERGE_KEY = object()  # stands for a "<<" key while a mapping is read
 
-MAX_DEPTH = 64
 # Aliases may expand to at most this many nodes beyond ALIAS_FACTOR times the nodes
 # actually written: plenty for `<<: *defaults` on every user, and a "billion laughs"
 # file stops after a few thousand events instead of eating memory.
@@ -71,21 +69,24 @@ class _Fatal(Exception):
         self.message, self.line, self.col = message, line, col
 
 
-# Only used for the rare int/float scalars, to reuse PyYAML's exact YAML 1.1 rules.
-_CONSTRUCTOR = SafeConstructor()
-_CONVERT = {
-    _INT: _CONSTRUCTOR.construct_yaml_int,
-    _FLOAT: _CONSTRUCTOR.construct_yaml_float,
-}
-
-
-def read_document(file: str, data: bytes) -> tuple[Document, list[Diagnostic]]:
+def read_document(
+    file: str, data: bytes, *, plain_first: bool = True
+) -> tuple[Document, list[Diagnostic]]:
     """Parse `data` (the bytes of `file`). Returns the document (value None when the
-    file could not be read) and every problem found."""
+    file could not be read) and every problem found.
+
+    Files in plain block style are read by `plainfast.read_plain`, everything else
+    (and everything when `plain_first` is false) by walking libyaml's events; both
+    give the same document."""
     problems: list[Diagnostic] = []
-    text_problem = _check_text(file, data)
+    text, text_problem = _decode(file, data)
     if text_problem:
         return Document(file), [text_problem]
+    if plain_first:
+        with cycle_collection_paused():
+            simple = read_plain(file, text)
+        if simple is not None:
+            return simple, problems
     builder = _Builder(file, data, problems)
     try:
         with cycle_collection_paused():
@@ -104,22 +105,22 @@ def read_document(file: str, data: bytes) -> tuple[Document, list[Diagnostic]]:
     return Document(file, value, root=builder.root, positions=builder.positions), problems
 
 
-def _check_text(file: str, data: bytes) -> Diagnostic | None:
+def _decode(file: str, data: bytes) -> tuple[str, Diagnostic | None]:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return Diagnostic("the file is UTF-16; save it as UTF-8", SourcePos(file, 1, 1))
+        return "", Diagnostic("the file is UTF-16; save it as UTF-8", SourcePos(file, 1, 1))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         before = data[: exc.start]
         line = before.count(b"\n") + 1
         col = len(before) - (before.rfind(b"\n") + 1) + 1
-        return Diagnostic(
+        return "", Diagnostic(
             f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8",
             SourcePos(file, line, col),
         )
     if not text.strip().lstrip("\ufeff"):
-        return Diagnostic("the file is empty", SourcePos(file, 1, 1))
-    return None
+        return text, Diagnostic("the file is empty", SourcePos(file, 1, 1))
+    return text, None
 
 
 def _reader_problem(file: str, data: bytes, exc: ReaderError) -> Diagnostic:
@@ -270,31 +271,31 @@ class _Builder:
         if tag is None or tag == "!":
             if tag is not None or not event.implicit[0]:
                 return value  # quoted, or the non-specific tag: a string
-            for resolved, regexp in _IMPLICIT.get(value[:1], ()):
+            for resolved, regexp in IMPLICIT.get(value[:1], ()):
                 if regexp.match(value):
                     tag = resolved
                     break
             else:
                 return value
-        if tag == _STR:
+        if tag == STR:
             return value
-        if tag == _NULL:
+        if tag == NULL:
             return None
-        if tag == _BOOL:
+        if tag == BOOL:
             converted = SafeConstructor.bool_values.get(value.lower())
             if converted is None:
                 self.problem(f"{shown(value)} is not a boolean (tagged !!bool)", event)
             return converted
-        if tag in _CONVERT:
+        if tag in CONVERT:
             try:
-                return _CONVERT[tag](ScalarNode(tag, value))
+                return CONVERT[tag](ScalarNode(tag, value))
             except (ValueError, TypeError, OverflowError, IndexError, KeyError):
                 self.problem(f"{shown(value)} is not a number (tagged {_short(tag)})", event)
                 return None
-        if tag in (_TIMESTAMP, _YAML + "value") and event.implicit[0]:
+        if tag in (TIMESTAMP, YAML + "value") and event.implicit[0]:
             # JSON has no dates: an unquoted date stays the text that was written.
             return value
-        if tag == _MERGE:
+        if tag == MERGE:
             return value  # a "<<" outside a key: just text
         self.problem(
             f"the tag {_short(tag)} is not allowed; use plain YAML values "
@@ -307,14 +308,14 @@ class _Builder:
     # nearly all the events, and a call per event roughly doubles the load time.
 
     def sequence(self, event: Any, depth: int) -> list[Any]:
-        if event.tag not in (None, "!", _SEQ):
+        if event.tag not in (None, "!", SEQ):
             self.problem(f"the tag {_short(event.tag)} is not allowed on a list", event)
         items: list[Any] = []
         where: list[int] = []
         self.positions[id(items)] = where
         next_event, node, scalar = self.next_event, self.node, self.scalar
         add, at = items.append, where.append
-        resolvable, scalar_event, col = _RESOLVABLE.get, ScalarEvent, COL
+        resolvable, scalar_event, col = RESOLVABLE.get, ScalarEvent, COL
         while True:
             item = next_event()
             kind = type(item)
@@ -333,7 +334,7 @@ class _Builder:
                 add(node(item, depth + 1))
 
     def mapping(self, event: Any, depth: int) -> dict[str, Any]:
-        if event.tag not in (None, "!", _MAP):
+        if event.tag not in (None, "!", MAP):
             self.problem(f"the tag {_short(event.tag)} is not allowed on a mapping", event)
         result: dict[str, Any] = {}
         # Positions in key order, in step with `result`: a list is a third the size of
@@ -342,7 +343,7 @@ class _Builder:
         self.positions[id(result)] = where
         merges: list[tuple[Any, Any]] = []
         next_event, node, scalar, keys = self.next_event, self.node, self.scalar, self.keys
-        resolvable, scalar_event, col, pair = _RESOLVABLE.get, ScalarEvent, COL, PAIR
+        resolvable, scalar_event, col, pair = RESOLVABLE.get, ScalarEvent, COL, PAIR
         while True:
             key_event = next_event()
             kind = type(key_event)
@@ -424,4 +425,4 @@ def _describe(key: Any) -> str:
 
 
 def _short(tag: str) -> str:
-    return "!!" + tag[len(_YAML) :] if tag.startswith(_YAML) else tag
+    return "!!" + tag[len(YAML) :] if tag.startswith(YAML) else tag
