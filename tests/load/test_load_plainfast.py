@@ -175,6 +175,19 @@ def test_a_file_larger_than_one_chunk_reads_the_same() -> None:
     assert check_agreement(text)
 
 
+@pytest.mark.parametrize("plain_first", [True, False])
+def test_values_follow_yaml_1_1_either_way(plain_first: bool) -> None:
+    """What docs/desired-state.md promises about values, by both readers."""
+    text = "a: yes\nb: Off\nc: 010\nd: 1:30\ne: 'no'\nf: 2024-01-02\ng: [on, \"on\"]\n"
+    document, problems = read_document("f.yaml", text.encode(), plain_first=plain_first)
+    assert problems == []
+    assert same(
+        document.value,
+        {"a": True, "b": False, "c": 8, "d": 90, "e": "no", "f": "2024-01-02", "g": [True, "on"]},
+    )
+    assert read_plain("f.yaml", text) is not None  # the fast reader takes this file
+
+
 def test_windows_line_ends_read_the_same() -> None:
     text = "version: 1\r\nusers:\r\n  - email: a@example.com  # x\r\n    firstName: A\r\n"
     assert check_agreement(text)
