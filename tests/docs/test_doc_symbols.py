@@ -389,7 +389,7 @@ def test_a_made_up_symbol_is_reported(text: str) -> None:
         "ClientSettings.retries",
         "Plan.to_dict()",
         "reconciler/load/reader.py:mapping",
-        "load/reader.py MAX_DEPTH",
+        "load/document.py MAX_DEPTH",
         "auth.py TokenManager.token",
         "paging.py",
         "email_key()",
