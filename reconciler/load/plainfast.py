@@ -193,7 +193,7 @@ class _Reader:
                 if not raw_key:
                     if not rest or rest[0] == "#":
                         raise _NotPlain  # the item's content starts on the next line
-                    container.append(value_of(rest, at_line, column))
+                    container.append(value_of(rest, at_line, column, len(stack)))
                     where.append(at_line + column)
                     continue
                 if len(stack) >= MAX_DEPTH:
@@ -218,7 +218,11 @@ class _Reader:
                 continue
             value_col = indent + len(raw_key) + 1 + len(gap)
             first = rest[0]
-            if first == "[" and (items := _simple_list(rest)) is not None:
+            if (
+                first == "["
+                and len(stack) < MAX_DEPTH
+                and (items := _simple_list(rest)) is not None
+            ):
                 # `products: [a, b]` on most users: the general flow reader costs more
                 # than the rest of the line.
                 items_where: list[int] = []
@@ -229,7 +233,7 @@ class _Reader:
                     column += len(word) + 2
                 container[key] = items
             elif first in special or " #" in rest or ": " in rest or rest[-1] == ":":
-                container[key] = value_of(rest, at_line, value_col)
+                container[key] = value_of(rest, at_line, value_col, len(stack))
             elif len(rest) <= resolvable(first, -1):
                 container[key] = plain_scalar(rest)
             else:
@@ -243,11 +247,12 @@ class _Reader:
             raise _NotPlain
         return Document(self.file, root, root=root_at, positions=positions)
 
-    def value(self, text: str, at_line: int, column: int) -> Any:
-        """The scalar or one-line flow collection `text` (spaces at its end removed)."""
+    def value(self, text: str, at_line: int, column: int, depth: int) -> Any:
+        """The scalar or one-line flow collection `text` (spaces at its end removed),
+        `depth` collections deep."""
         first = text[0]
         if first == "[" or first == "{":
-            value, end = self.flow(text, 0, at_line, column)
+            value, end = self.flow(text, 0, at_line, column, depth)
             self.tail(text, end)
             return value
         if first == '"':

@@ -122,6 +122,10 @@ REFUSED = {
         "".join(f"{'  ' * i}k{i}:\n" for i in range(70)) + "  " * 70 + "v: 1\n",
         "nested more than 64 levels",
     ),
+    "deep block and flow nesting": (
+        "".join(f"{'  ' * i}k{i}:\n" for i in range(60)) + "  " * 60 + "v: [[[[[x]]]]]\n",
+        "nested more than 64 levels",
+    ),
     "python tag": ("a: !!python/object:os.system x\n", "is not allowed"),
     "custom tag": ("a: !secret x\n", "is not allowed"),
     "several documents": ("a: 1\n---\nb: 2\n", "more than one YAML document"),
