@@ -65,7 +65,10 @@ def _where(func: tuple[str, int, str]) -> str:
     parts = path.parts
     # Before the repository: a virtualenv may live inside it (.venv/).
     if "site-packages" in parts:
-        return "/".join(parts[parts.index("site-packages") + 1 :]) + f":{name}"
+        inside = parts[parts.index("site-packages") + 1 :]
+        # A module that is a single file (`six.py`) keeps its folder, so that it is not
+        # taken for a file of this repository.
+        return "/".join(inside if len(inside) > 1 else ("site-packages", *inside)) + f":{name}"
     try:
         return f"{path.resolve().relative_to(REPO)}:{name}"
     except ValueError:
@@ -73,6 +76,8 @@ def _where(func: tuple[str, int, str]) -> str:
     # The standard library by its package path (`json/encoder.py`), so a reader (and the
     # docs' symbol check) can tell it from a file of this repository.
     try:
-        return f"{path.resolve().relative_to(STDLIB).as_posix()}:{name}"
+        inside = path.resolve().relative_to(STDLIB)
+        # `contextlib.py` alone would read as a file of this repository.
+        return f"{inside.as_posix() if len(inside.parts) > 1 else 'stdlib/' + inside.name}:{name}"
     except ValueError:
         return f"{path.name}:{name}"

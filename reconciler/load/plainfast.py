@@ -41,8 +41,11 @@ _CLOSE = re.compile(r" *([,\]}])")
 # After a value: nothing, or a comment.
 _TAIL = re.compile(r"(?: +#.*)?")
 # Characters libyaml refuses (YAML 1.1 printable set), and a byte-order mark anywhere.
+# Most files are ASCII: then only control characters need a look (and the pattern
+# below, with its wide ranges, costs 10 ms to compile, so it is compiled on demand).
+_ASCII_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
 # NEL, LS and PS are line breaks to YAML but not to str.split("\n"): left out too.
-_UNPRINTABLE = re.compile(
+_UNPRINTABLE = (
     "[^\x0a\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
 # A plain scalar may not start with these (some only when a space follows: `-5` is a
@@ -63,7 +66,12 @@ def read_plain(file: str, text: str) -> Document | None:
         if text.count("\r") != text.count("\r\n"):
             return None  # a lone CR is a line break to YAML
         text = text.replace("\r\n", "\n")  # positions are the same either way
-    if "\t" in text or _UNPRINTABLE.search(text):
+    if "\t" in text:
+        return None
+    if text.isascii():
+        if _ASCII_CONTROL.search(text):
+            return None
+    elif re.search(_UNPRINTABLE, text):  # compiled once, by re's own cache
         return None
     try:
         return _Reader(file, text).read()
