@@ -119,7 +119,7 @@ def _in_process(path: Path, repeat: int) -> None:
         loads.append(loaded - started)
         checks.append(time.perf_counter() - loaded)
         del documents, problems
-    print(f"  load (libyaml events -> values + positions): {_spread(loads)}")
+    print(f"  load (YAML -> values + positions):           {_spread(loads)}")
     print(f"  validate (schema + rules + DesiredState):    {_spread(checks)}")
     print(f"  users: {len(state.users)}  digest: {state.digest[:16]}")
     del state
