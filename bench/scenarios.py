@@ -121,8 +121,12 @@ class PlanResult:
         """Seconds the reads alone take: requests x latency (serial), or that divided
         by --concurrency. With the audit reads, every request the plan needs."""
         count = self.listing_minimum + (self.audit if with_audit else 0)
-        seconds = count * self.latency_ms / 1000
-        return seconds / self.concurrency if concurrent else seconds
+        return read_floor(count, self.latency_ms, self.concurrency if concurrent else 1)
+
+
+def read_floor(requests: int, latency_ms: float, concurrency: int = 1) -> float:
+    """Seconds `requests` round trips take at `latency_ms`, `concurrency` at a time."""
+    return requests * latency_ms / 1000 / concurrency
 
 
 @dataclass
@@ -153,8 +157,7 @@ class TreeRun:
 
     def floor(self, *, with_audit: bool = True, concurrent: bool = False) -> float:
         count = self.needed if with_audit else sum(self.minimum.values())
-        seconds = count * self.latency_ms / 1000
-        return seconds / self.concurrency if concurrent else seconds
+        return read_floor(count, self.latency_ms, self.concurrency if concurrent else 1)
 
 
 @dataclass

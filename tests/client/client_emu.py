@@ -7,9 +7,6 @@ from typing import Any
 
 import httpx
 
-from reconciler.backends.planview import ClientSettings, PlanviewBackend
-from reconciler.emulator import Emulator
-
 
 class Recording(httpx.HTTPTransport):
     """A real HTTP transport that remembers what it sent and can run a hook after
@@ -34,21 +31,6 @@ class Recording(httpx.HTTPTransport):
 
     def pages(self, path: str) -> list[int]:
         return [int(r.url.params["startIndex"]) for r in self.sent if r.url.path == path]
-
-
-def backend_for(
-    emulator: Emulator, transport: httpx.BaseTransport | None = None, **settings: Any
-) -> PlanviewBackend:
-    options: dict[str, Any] = {"backoff_base": 0.01, **settings}
-    return PlanviewBackend(
-        ClientSettings(
-            url=emulator.url,
-            client_id=emulator.client_id,
-            client_secret=emulator.client_secret,
-            **options,
-        ),
-        transport=transport,
-    )
 
 
 def emails(state: dict[str, Any]) -> list[str]:

@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from client_emu import Recording, backend_for, emails
+from client_emu import Recording, emails
+from support.backends import backend_for
 
 from reconciler.backends.base import NewUser
 from reconciler.collect import collect_live

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from client_emu import backend_for
+from support.backends import backend_for
 
 from reconciler.emulator import Emulator
 from reconciler.errors import TransportError

@@ -14,8 +14,8 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
-from client_emu import backend_for
 from client_fakeapi import SECRET, make_jwt
+from support.backends import backend_for
 from support.e2e import FIXTURES
 
 from reconciler.backends.planview import ClientSettings, PlanviewBackend

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from support.backends import backend_for
 from support.cli import run_against
 
-from reconciler.backends.planview import ClientSettings, PlanviewBackend
 from reconciler.collect import collect_live, start_collect
 from reconciler.emulator import Emulator
 from reconciler.errors import TransportError
@@ -24,21 +24,6 @@ Factory = Callable[..., Emulator]
 USERS = "/public/v1/user"
 PAGES = {"users": 7, "product_users": 4, "products": 2}
 WRITES = ("POST", "PATCH", "DELETE", "PUT")
-
-
-def backend_for(
-    emulator: Emulator, transport: httpx.BaseTransport | None = None, **settings: Any
-) -> PlanviewBackend:
-    return PlanviewBackend(
-        ClientSettings(
-            url=emulator.url,
-            client_id=emulator.client_id,
-            client_secret=emulator.client_secret,
-            backoff_base=0.01,
-            **settings,
-        ),
-        transport=transport,
-    )
 
 
 def desired_file(emulator: Emulator, path: Path) -> Path:
@@ -167,9 +152,7 @@ def test_plan_reads_ahead_by_default_within_concurrency_minus_one_per_listing(
         if extra:  # every page wasted is reported on the stats line
             assert f"{extra} page" in run.stderr
         outputs.append(changes(run.stdout))
-    no_ahead = run_against(
-        emulator, "plan", "--format", "json", "--no-read-ahead", str(desired)
-    )
+    no_ahead = run_against(emulator, "plan", "--format", "json", "--no-read-ahead", str(desired))
     assert outputs[0] == outputs[1] == changes(no_ahead.stdout)
 
 

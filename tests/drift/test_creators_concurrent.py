@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from support.backends import backend_for
 from support.cli import run_against
 
-from reconciler.backends.planview import ClientSettings, PlanviewBackend
 from reconciler.drift.audit import read_creators
 from reconciler.emulator import Emulator
 from reconciler.errors import ReconcilerError
@@ -20,21 +20,6 @@ from reconciler.errors import ReconcilerError
 SYNC = {"kind": "system", "name": "Product sync"}
 # far more live users than removals: the per-user histories are the cheaper way
 MANY_LIVE = 100_000
-
-
-def backend_for(
-    emulator: Emulator, transport: httpx.BaseTransport | None = None, **settings: Any
-) -> PlanviewBackend:
-    return PlanviewBackend(
-        ClientSettings(
-            url=emulator.url,
-            client_id=emulator.client_id,
-            client_secret=emulator.client_secret,
-            backoff_base=0.01,
-            **settings,
-        ),
-        transport=transport,
-    )
 
 
 def history_reads(emulator: Emulator) -> int:

@@ -169,14 +169,7 @@ class PlanviewBackend:
         (saves reading it again). `select`: called with the product listing as soon as
         it is read, returns the products whose provisioning to read (instead of
         `product_ids`); what it raises fails the call. Any failed read fails the call."""
-        settings = self.settings
-        reader = PageReader(
-            self._http,
-            concurrency=settings.concurrency,
-            read_ahead=settings.read_ahead,
-            max_pages=settings.max_pages,
-            room=self._budget.has_room,
-        )
+        reader = self._page_reader()
         try:
             with reader:
                 users_f = reader.listing(
@@ -282,6 +275,17 @@ class PlanviewBackend:
         path = contract.path(contract.USER_AUDIT, id=user_id)
         return self._iter(contract.LIST_USER_AUDIT, path)
 
+    def _page_reader(self) -> PageReader:
+        """One pool of --concurrency requests under the shared rate budget."""
+        settings = self.settings
+        return PageReader(
+            self._http,
+            concurrency=settings.concurrency,
+            read_ahead=settings.read_ahead,
+            max_pages=settings.max_pages,
+            room=self._budget.has_room,
+        )
+
     def user_audits(self, user_ids: Sequence[str]) -> dict[str, list[AuditEvent]]:
         """Each history is a listing of one `PageReader`, as `read_live`'s listings are:
         at most --concurrency requests in flight under the shared rate budget, the same
@@ -289,14 +293,7 @@ class PlanviewBackend:
         ids = list(dict.fromkeys(user_ids))  # a history read twice would say nothing new
         if not ids:
             return {}
-        settings = self.settings
-        reader = PageReader(
-            self._http,
-            concurrency=settings.concurrency,
-            read_ahead=settings.read_ahead,
-            max_pages=settings.max_pages,
-            room=self._budget.has_room,
-        )
+        reader = self._page_reader()
         convert = self._converter(contract.audit_from_json, contract.LIST_USER_AUDIT)
         try:
             with reader:
