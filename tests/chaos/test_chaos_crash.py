@@ -20,7 +20,13 @@ from typing import Any
 
 import pytest
 from support.audit import check_audit
-from support.cli import emulator_env, reconciler_command, run_inprocess, subprocess_env
+from support.cli import (
+    emulator_env,
+    reconciler_command,
+    run_inprocess,
+    sigint_as_usual,
+    subprocess_env,
+)
 from support.scenarios import bootstrap
 
 pytestmark = pytest.mark.chaos
@@ -80,6 +86,7 @@ def start_apply(env: dict[str, str], desired: Path, journal: Path) -> subprocess
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_as_usual,  # the test interrupts it with SIGINT
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from support.cli import sigint_as_usual
 
 from reconciler.cli.emulator_cmd import emulator, parse_duration
 from reconciler.emulator import Emulator
@@ -81,6 +82,7 @@ def _start(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen[str], str,
         text=True,
         env=env,
         cwd=tmp_path,
+        preexec_fn=sigint_as_usual,  # the test interrupts it with SIGINT
     )
     assert process.stdout is not None
     lines = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -87,6 +88,13 @@ def subprocess_env(extra: Mapping[str, str]) -> dict[str, str]:
     env.update(extra)
     env.setdefault("NO_COLOR", "1")
     return env
+
+
+def sigint_as_usual() -> None:
+    """For `preexec_fn` of a child a test interrupts with SIGINT: a job started in the
+    background by a shell without job control (`.ci/run &`) ignores SIGINT, and the
+    child would inherit that and never see the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def reconciler_command(*args: str) -> list[str]:
