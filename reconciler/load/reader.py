@@ -34,7 +34,6 @@ from reconciler.load.plainfast import read_plain
 from reconciler.load.scalars import (
     BOOL,
     CONVERT,
-    IMPLICIT,
     MAP,
     MERGE,
     NULL,
@@ -43,6 +42,7 @@ from reconciler.load.scalars import (
     STR,
     TIMESTAMP,
     YAML,
+    implicit_tag,
 )
 from reconciler.model import SourcePos
 
@@ -271,12 +271,7 @@ class _Builder:
         if tag is None or tag == "!":
             if tag is not None or not event.implicit[0]:
                 return value  # quoted, or the non-specific tag: a string
-            for resolved, regexp in IMPLICIT.get(value[:1], ()):
-                if regexp.match(value):
-                    tag = resolved
-                    break
-            else:
-                return value
+            tag = implicit_tag(value)
         if tag == STR:
             return value
         if tag == NULL:

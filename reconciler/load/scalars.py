@@ -32,13 +32,18 @@ CONVERT = {
 }
 
 
+def implicit_tag(value: str) -> str:
+    """The tag YAML 1.1 resolves an untagged, unquoted scalar to (STR when none)."""
+    return next((tag for tag, regexp in IMPLICIT.get(value[:1], ()) if regexp.match(value)), STR)
+
+
 def plain_scalar(value: str) -> Any:
     """An untagged, unquoted scalar's value under YAML 1.1's implicit rules, as
     `_Builder.scalar` reads it. Raises ValueError (or the like) for a number the
     rules recognise but cannot convert; the builder reports those."""
     if len(value) > RESOLVABLE.get(value[:1], -1):
         return value
-    tag = next((tag for tag, regexp in IMPLICIT.get(value[:1], ()) if regexp.match(value)), STR)
+    tag = implicit_tag(value)
     if tag == NULL:
         return None
     if tag == BOOL:
